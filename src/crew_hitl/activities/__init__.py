@@ -1,0 +1,1 @@
+"""All I/O of a crew run: executing tasks and delivering webhooks."""

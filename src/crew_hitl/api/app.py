@@ -1,0 +1,244 @@
+"""The HTTP API, speaking the deployed-crew API (/kickoff, /resume, /status, ...)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+
+from crew_hitl import WORKFLOW_TYPE
+from crew_hitl.api.auth import require_token
+from crew_hitl.api.errors import ApiError, install_error_handlers
+from crew_hitl.api.runs import describe_run, query_status, workers_polling
+from crew_hitl.crew import search_attributes as sa
+from crew_hitl.crew.messages import (
+    CrewRunInput,
+    InputsResponse,
+    KickoffRequest,
+    KickoffResponse,
+    ResumeRequest,
+    ResumeResponse,
+    ResumeSignal,
+    RetrySettings,
+    RunState,
+    StatusDocument,
+    StopResponse,
+    WebhookTargets,
+    WebhookUrls,
+)
+from crew_hitl.crew.secrets import SecretBox, load_or_create_key
+from crew_hitl.crew.settings import Settings
+from crew_hitl.crew.spec import CrewRegistry, CrewSpec
+from crew_hitl.crew.targets import sealed_target
+
+log = logging.getLogger("crew_hitl.api")
+Caller = Annotated[str, Depends(require_token)]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.client = await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=pydantic_data_converter,
+            lazy=True,
+        )
+        yield
+
+    app = FastAPI(title="crew-hitl", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.box = SecretBox(load_or_create_key(settings.secret_key, settings.data_dir))
+    app.state.crews = CrewRegistry.load(settings.crews_dir)
+    for name, error in app.state.crews.errors.items():
+        log.error("crew %s not loaded: %s", name, error)
+    install_error_handlers(app)
+    install_routes(app)
+    return app
+
+
+def client_of(request: Request) -> Client:
+    return request.app.state.client
+
+
+def crew_named(request: Request, name: str | None) -> CrewSpec:
+    registry: CrewRegistry = request.app.state.crews
+    name = name or request.app.state.settings.default_crew
+    if name in registry.errors:
+        raise ApiError(404, f"crew {name!r} could not be loaded: {registry.errors[name]}")
+    if name not in registry.crews:
+        known = ", ".join(sorted(registry.crews)) or "none"
+        raise ApiError(404, f"no crew named {name!r} (known: {known})")
+    return registry.crews[name]
+
+
+def seal_webhooks(box: SecretBox, body: WebhookUrls) -> WebhookTargets:
+    def seal(url: Any) -> Any:
+        return sealed_target(box, str(url)) if url is not None else None
+
+    return WebhookTargets(
+        task=seal(body.taskWebhookUrl),
+        step=seal(body.stepWebhookUrl),
+        crew=seal(body.crewWebhookUrl),
+    )
+
+
+def run_input(request: Request, body: KickoffRequest, crew: CrewSpec) -> CrewRunInput:
+    settings: Settings = request.app.state.settings
+    box: SecretBox = request.app.state.box
+    webhooks = seal_webhooks(box, body)
+    if body.humanInputWebhook is not None:
+        auth = body.humanInputWebhook.authentication
+        webhooks.human_input = sealed_target(
+            box, str(body.humanInputWebhook.url), auth.model_dump() if auth else None
+        )
+    return CrewRunInput(
+        kickoff_id=str(uuid.uuid4()),
+        crew=crew.interpolated(body.inputs),
+        inputs=body.inputs,
+        meta=body.meta,
+        webhooks=webhooks,
+        resume_url=f"{settings.resume_base_url}/resume",
+        webhook_retry=RetrySettings(
+            max_attempts=settings.webhook_max_attempts,
+            initial_interval_seconds=settings.webhook_initial_interval,
+            max_interval_seconds=settings.webhook_max_interval,
+            timeout_seconds=settings.webhook_timeout,
+        ),
+    )
+
+
+def install_routes(app: FastAPI) -> None:
+    @app.get("/")
+    async def root() -> dict[str, str]:
+        return {"status": "healthy"}
+
+    @app.get("/health")
+    async def health(request: Request) -> JSONResponse:
+        settings: Settings = request.app.state.settings
+        try:
+            pollers = await workers_polling(client_of(request), settings.task_queue)
+        except (RPCError, RuntimeError) as err:
+            message = f"Temporal at {settings.temporal_address} does not answer: {err}"
+            return JSONResponse(
+                {"status": "unhealthy", "temporal": "down", "message": message}, status_code=503
+            )
+        if pollers == 0:
+            message = f"no worker polls the task queue {settings.task_queue!r}"
+            return JSONResponse(
+                {"status": "unhealthy", "temporal": "up", "worker": "missing", "message": message},
+                status_code=503,
+            )
+        return JSONResponse({"status": "healthy", "temporal": "up", "workers": pollers})
+
+    @app.get("/inputs")
+    async def inputs(request: Request, _: Caller, crew: str | None = None) -> InputsResponse:
+        return InputsResponse(inputs=crew_named(request, crew).placeholders())
+
+    @app.post("/kickoff")
+    async def kickoff(request: Request, body: KickoffRequest, _: Caller) -> KickoffResponse:
+        crew = crew_named(request, body.crew)
+        missing = crew.missing_inputs(body.inputs)
+        if missing:
+            raise ApiError(
+                422,
+                f"missing crew inputs: {', '.join(missing)}",
+                error="missing_inputs",
+                missing=missing,
+            )
+        run = run_input(request, body, crew)
+        await client_of(request).start_workflow(
+            WORKFLOW_TYPE,
+            run,
+            id=run.kickoff_id,
+            task_queue=request.app.state.settings.task_queue,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.CREW_NAME, crew.name),
+                    SearchAttributePair(sa.CREW_STATE, RunState.RUNNING.value),
+                ]
+            ),
+            static_summary=f"crew {crew.name}",
+        )
+        log.info("kickoff %s: crew %s", run.kickoff_id, crew.name)
+        return KickoffResponse(kickoff_id=run.kickoff_id)
+
+    @app.post("/resume")
+    async def resume(request: Request, body: ResumeRequest, caller: Caller) -> ResumeResponse:
+        client = client_of(request)
+        info = await describe_run(client, body.execution_id)
+        if info.finished or info.state != RunState.PENDING_HUMAN_INPUT:
+            raise ApiError(
+                409, f"run {body.execution_id} is {info.state.value}; no task is waiting for input"
+            )
+        if info.pending_task != body.task_id:
+            raise ApiError(
+                409, f"task {body.task_id!r} is not waiting for input; {info.pending_task!r} is"
+            )
+        signal = ResumeSignal(
+            task_id=body.task_id,
+            is_approve=body.is_approve,
+            human_feedback=body.human_feedback,
+            round=body.round,
+            reviewer=caller,
+            webhooks=seal_webhooks(request.app.state.box, body),
+        )
+        await client.get_workflow_handle(body.execution_id).signal("resume", signal)
+        log.info(
+            "resume %s: %s %s",
+            body.execution_id,
+            body.task_id,
+            "approved" if body.is_approve else "rejected",
+        )
+        if body.is_approve:
+            return ResumeResponse(
+                status="resumed", message=f"{body.task_id} approved; the run continues"
+            )
+        return ResumeResponse(
+            status="retrying", message=f"{body.task_id} rejected; it runs again with the feedback"
+        )
+
+    @app.get("/status/{kickoff_id}")
+    async def status(request: Request, kickoff_id: str, _: Caller) -> StatusDocument:
+        timeout = request.app.state.settings.status_query_timeout
+        return await query_status(client_of(request), kickoff_id, timeout)
+
+    @app.post("/stop/{kickoff_id}")
+    async def stop(request: Request, kickoff_id: str, _: Caller) -> StopResponse:
+        client = client_of(request)
+        info = await describe_run(client, kickoff_id)
+        if info.finished:
+            raise ApiError(409, f"run {kickoff_id} already finished ({info.state.value})")
+        await client.get_workflow_handle(kickoff_id).cancel()
+        log.info("stop %s", kickoff_id)
+        return StopResponse(status="stopped", kickoff_id=kickoff_id)
+
+
+def main() -> None:
+    import uvicorn
+
+    from crew_hitl.crew.logs import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+if __name__ == "__main__":
+    main()

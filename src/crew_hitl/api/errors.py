@@ -1,0 +1,79 @@
+"""Every error leaves the API as JSON {"error", "message"}; nothing a client sends is a 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError
+
+log = logging.getLogger("crew_hitl.api")
+
+ERROR_NAMES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    422: "invalid_request",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, error: str | None = None, **extra: Any):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error = error or ERROR_NAMES.get(status, "error")
+        self.extra = extra
+
+
+def error_response(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        {"error": error, "message": message, **extra}, status_code=status, headers=headers
+    )
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def describe_validation(exc: RequestValidationError) -> tuple[str, list[dict[str, str]]]:
+    # Only location and message go back: the raw input may hold credentials.
+    problems = [{"field": _field(tuple(e["loc"])), "problem": e["msg"]} for e in exc.errors()]
+    summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5])
+    return summary or "invalid request", problems
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.error, exc.message, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        summary, problems = describe_validation(exc)
+        return error_response(422, "invalid_request", summary, problems=problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        name = ERROR_NAMES.get(exc.status_code, "error")
+        return error_response(exc.status_code, name, str(exc.detail))
+
+    @app.exception_handler(RPCError)
+    async def temporal_error(_: Request, exc: RPCError) -> JSONResponse:
+        log.warning("Temporal call failed: %s", exc.message)
+        return error_response(503, "temporal_unavailable", f"Temporal: {exc.message}")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return error_response(500, "internal", "internal error; see the API's log")

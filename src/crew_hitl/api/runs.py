@@ -1,0 +1,128 @@
+"""The API's view of runs in Temporal: one small call per question."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from crew_hitl.api.errors import ApiError
+from crew_hitl.crew import search_attributes as sa
+from crew_hitl.crew.messages import (
+    TERMINAL_STATES,
+    PendingHumanInput,
+    RunState,
+    StatusDocument,
+)
+
+CLOSED_STATES = {
+    WorkflowExecutionStatus.COMPLETED: RunState.SUCCESS,
+    WorkflowExecutionStatus.FAILED: RunState.FAILED,
+    WorkflowExecutionStatus.TIMED_OUT: RunState.FAILED,
+    WorkflowExecutionStatus.CANCELED: RunState.STOPPED,
+    WorkflowExecutionStatus.TERMINATED: RunState.STOPPED,
+}
+
+
+@dataclass
+class RunInfo:
+    """A run as the server sees it, without asking a worker."""
+
+    kickoff_id: str
+    crew: str | None
+    state: RunState
+    pending_task: str | None
+    closed: bool
+
+    @property
+    def finished(self) -> bool:
+        return self.closed or self.state in TERMINAL_STATES
+
+
+def run_info(kickoff_id: str, desc: WorkflowExecutionDescription) -> RunInfo:
+    attrs = desc.typed_search_attributes
+    status = desc.status or WorkflowExecutionStatus.RUNNING
+    closed = status in CLOSED_STATES
+    state_name = attrs.get(sa.CREW_STATE)
+    state = RunState(state_name) if state_name in RunState.__members__ else RunState.RUNNING
+    if closed and state not in TERMINAL_STATES:
+        state = CLOSED_STATES[status]
+    return RunInfo(
+        kickoff_id=kickoff_id,
+        crew=attrs.get(sa.CREW_NAME),
+        state=state,
+        pending_task=attrs.get(sa.PENDING_TASK_ID),
+        closed=closed,
+    )
+
+
+async def describe_run(client: Client, kickoff_id: str) -> RunInfo:
+    try:
+        desc = await client.get_workflow_handle(kickoff_id).describe()
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            raise ApiError(404, f"no run with id {kickoff_id!r}") from None
+        raise
+    return run_info(kickoff_id, desc)
+
+
+async def query_status(client: Client, kickoff_id: str, timeout: float) -> StatusDocument:
+    """The status document from the run itself, or from server-side state when no worker
+    answers in time (then `degraded` says so)."""
+    handle = client.get_workflow_handle(kickoff_id)
+    try:
+        return await handle.query(
+            "status", result_type=StatusDocument, rpc_timeout=timedelta(seconds=timeout)
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise ApiError(404, f"no run with id {kickoff_id!r}") from None
+        reason = f"no worker answered the status query ({err.message})"
+    info = await describe_run(client, kickoff_id)
+    return await status_from_server(client, info, reason)
+
+
+async def status_from_server(client: Client, info: RunInfo, reason: str) -> StatusDocument:
+    handle = client.get_workflow_handle(info.kickoff_id)
+    doc = StatusDocument(
+        kickoff_id=info.kickoff_id,
+        crew=info.crew,
+        state=info.state,
+        current_task=info.pending_task,
+        pending_human_input=(
+            PendingHumanInput(task_id=info.pending_task)
+            if info.pending_task and info.state == RunState.PENDING_HUMAN_INPUT
+            else None
+        ),
+        degraded=reason,
+    )
+    if info.closed:
+        try:
+            final = await handle.result(result_type=StatusDocument, follow_runs=False)
+            return final.model_copy(update={"degraded": reason})
+        except WorkflowFailureError as err:
+            cause = err.cause
+            doc.error = getattr(cause, "message", None) or str(cause)
+    return doc
+
+
+async def workers_polling(client: Client, task_queue: str) -> int:
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        ),
+        timeout=timedelta(seconds=3),
+    )
+    return len(response.pollers)

@@ -1,0 +1,255 @@
+"""Message models: HTTP bodies, workflow input/signal/query, activity inputs, webhook events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints
+
+from crew_hitl.crew.spec import AgentSpec, CrewSpec, TaskSpec
+
+HttpUrl = Annotated[AnyHttpUrl, UrlConstraints(allowed_schemes=["http", "https"], max_length=2083)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- HTTP requests
+
+
+class BearerAuth(Strict):
+    strategy: Literal["bearer"]
+    token: str = Field(min_length=1)
+
+
+class BasicAuth(Strict):
+    strategy: Literal["basic"]
+    username: str
+    password: str
+
+
+WebhookAuth = Annotated[BearerAuth | BasicAuth, Field(discriminator="strategy")]
+
+
+class HumanInputWebhook(Strict):
+    url: HttpUrl
+    authentication: WebhookAuth | None = None
+
+
+class WebhookUrls(Strict):
+    taskWebhookUrl: HttpUrl | None = None  # noqa: N815 - the deployed-crew API's names
+    stepWebhookUrl: HttpUrl | None = None  # noqa: N815
+    crewWebhookUrl: HttpUrl | None = None  # noqa: N815
+
+
+class KickoffRequest(WebhookUrls):
+    inputs: dict[str, Any] = {}
+    crew: str | None = None
+    meta: dict[str, Any] | None = None
+    humanInputWebhook: HumanInputWebhook | None = None  # noqa: N815
+
+
+class ResumeRequest(WebhookUrls):
+    execution_id: str = Field(min_length=1, max_length=256)
+    task_id: str = Field(min_length=1, max_length=256)
+    human_feedback: str = ""
+    is_approve: bool
+    round: int | None = Field(default=None, ge=1)
+
+
+class KickoffResponse(BaseModel):
+    kickoff_id: str
+
+
+class ResumeResponse(BaseModel):
+    status: Literal["resumed", "retrying"]
+    message: str
+
+
+class StopResponse(BaseModel):
+    status: Literal["stopped"]
+    kickoff_id: str
+
+
+class InputsResponse(BaseModel):
+    inputs: list[str]
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+class WebhookTarget(BaseModel):
+    """Where an event goes. `url` is safe to show; `sealed`, when set, holds the real URL and
+    headers encrypted, opened only by the delivery activity."""
+
+    url: str
+    sealed: str | None = None
+
+
+class WebhookTargets(BaseModel):
+    human_input: WebhookTarget | None = None
+    task: WebhookTarget | None = None
+    step: WebhookTarget | None = None
+    crew: WebhookTarget | None = None
+
+
+class RetrySettings(BaseModel):
+    max_attempts: int = 10
+    initial_interval_seconds: float = 1.0
+    max_interval_seconds: float = 300.0
+    timeout_seconds: float = 15.0
+
+
+class DeliverWebhookInput(BaseModel):
+    target: WebhookTarget
+    webhook_id: str
+    event: str
+    body: dict[str, Any]
+    timeout_seconds: float = 15.0
+
+
+class DeliveryResult(BaseModel):
+    status_code: int
+    attempts: int
+
+
+# ---------------------------------------------------------------- workflow
+
+
+class RunState(StrEnum):
+    RUNNING = "RUNNING"
+    PENDING_HUMAN_INPUT = "PENDING_HUMAN_INPUT"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    STOPPED = "STOPPED"
+
+
+TERMINAL_STATES = {RunState.SUCCESS, RunState.FAILED, RunState.STOPPED}
+
+
+class CrewRunInput(BaseModel):
+    kickoff_id: str
+    crew: CrewSpec
+    inputs: dict[str, Any] = {}
+    meta: dict[str, Any] | None = None
+    webhooks: WebhookTargets = WebhookTargets()
+    resume_url: str = ""
+    webhook_retry: RetrySettings = RetrySettings()
+
+
+class ResumeSignal(BaseModel):
+    """The `resume` signal. From the API the webhook URLs arrive sealed in `webhooks`; a CLI
+    caller may give plain `taskWebhookUrl`-style fields instead."""
+
+    task_id: str
+    is_approve: bool
+    human_feedback: str = ""
+    round: int | None = None
+    reviewer: str | None = None
+    taskWebhookUrl: str | None = None  # noqa: N815
+    stepWebhookUrl: str | None = None  # noqa: N815
+    crewWebhookUrl: str | None = None  # noqa: N815
+    webhooks: WebhookTargets | None = None
+
+
+class ContextItem(BaseModel):
+    task_id: str
+    output: str
+
+
+class ExecuteTaskInput(BaseModel):
+    kickoff_id: str
+    crew_name: str
+    task: TaskSpec
+    agent: AgentSpec
+    inputs: dict[str, Any] = {}
+    context: list[ContextItem] = []
+    notes: list[str] = []
+    feedback: list[str] = []
+    previous_output: str | None = None
+    round: int = 1
+
+
+class AgentStep(BaseModel):
+    prompt: str = ""
+    thought: str = ""
+    tool: str | None = None
+    tool_input: str | None = None
+    result: str = ""
+
+
+class TaskResult(BaseModel):
+    output: str
+    steps: list[AgentStep] = []
+
+
+# ---------------------------------------------------------------- status
+
+
+class ReviewRound(BaseModel):
+    round: int
+    output: str
+    decision: Literal["approved", "rejected"] | None = None
+    feedback: str | None = None
+    reviewer: str | None = None
+    decided_at: datetime | None = None
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    AWAITING_REVIEW = "awaiting_review"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class TaskProgress(BaseModel):
+    task_id: str
+    agent: str
+    status: TaskStatus = TaskStatus.PENDING
+    output: str | None = None
+    rounds: list[ReviewRound] = []
+
+
+class PendingHumanInput(BaseModel):
+    task_id: str
+    round: int | None = None
+    output: str | None = None
+    since: datetime | None = None
+
+
+class Progress(BaseModel):
+    completed_tasks: int
+    total_tasks: int
+
+
+class LastExecutedTask(BaseModel):
+    task_id: str
+    output: str
+
+
+class IgnoredResume(BaseModel):
+    task_id: str
+    round: int | None = None
+    is_approve: bool
+    reason: str
+    reviewer: str | None = None
+    received_at: datetime
+
+
+class StatusDocument(BaseModel):
+    kickoff_id: str
+    crew: str | None = None
+    state: RunState
+    current_task: str | None = None
+    pending_human_input: PendingHumanInput | None = None
+    progress: Progress | None = None
+    tasks: list[TaskProgress] = []
+    last_executed_task: LastExecutedTask | None = None
+    ignored_resumes: list[IgnoredResume] = []
+    result: str | None = None
+    error: str | None = None
+    degraded: str | None = None

@@ -1,0 +1,66 @@
+"""The worker: CrewRunWorkflow and its activities on the crew-runs task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import httpx
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from crew_hitl.activities.tasks import execute_task
+from crew_hitl.activities.webhooks import WebhookActivities
+from crew_hitl.crew.logs import configure_logging
+from crew_hitl.crew.secrets import SecretBox, load_or_create_key
+from crew_hitl.crew.settings import Settings
+from crew_hitl.workflows.crew_run import CrewRunWorkflow
+
+log = logging.getLogger("crew_hitl.worker")
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+def build_worker(client: Client, settings: Settings, http: httpx.AsyncClient) -> Worker:
+    box = SecretBox(load_or_create_key(settings.secret_key, settings.data_dir))
+    webhooks = WebhookActivities(box, http)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[CrewRunWorkflow],
+        activities=[execute_task, webhooks.deliver_webhook],
+    )
+
+
+async def serve(settings: Settings) -> None:
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with httpx.AsyncClient() as http:
+        worker = build_worker(client, settings, http)
+        async with worker:
+            log.info(
+                "worker polling task queue %r at %s", settings.task_queue, settings.temporal_address
+            )
+            await stop.wait()
+            log.info("worker shutting down")
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

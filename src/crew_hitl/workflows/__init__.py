@@ -1,0 +1,1 @@
+"""Workflows: the only place that decides what a crew run does next."""

@@ -1,0 +1,250 @@
+"""CrewRunWorkflow: the whole life of one crew run."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from crew_hitl.activities.tasks import execute_task
+    from crew_hitl.crew import search_attributes as sa
+    from crew_hitl.crew.messages import (
+        CrewRunInput,
+        ExecuteTaskInput,
+        ResumeSignal,
+        RunState,
+        StatusDocument,
+        TaskResult,
+        WebhookTarget,
+    )
+    from crew_hitl.crew.spec import TaskSpec
+    from crew_hitl.workflows.outbox import Outbox
+    from crew_hitl.workflows.record import RunRecord
+
+TASK_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=["UnknownExecutor"])
+TASK_TIMEOUT = timedelta(minutes=5)
+
+
+class ReviewLimitReached(Exception):
+    pass
+
+
+@workflow.defn(name="CrewRunWorkflow")
+class CrewRunWorkflow:
+    @workflow.init
+    def __init__(self, run: CrewRunInput) -> None:
+        self._run = run
+        self._record = RunRecord(run)
+        self._webhooks = run.webhooks.model_copy()
+        self._outbox = Outbox(run.webhook_retry)
+        self._decision: ResumeSignal | None = None
+        self._published: tuple[str, str | None] = (RunState.RUNNING.value, None)
+
+    @workflow.run
+    async def run(self, run: CrewRunInput) -> StatusDocument:
+        try:
+            for task in run.crew.tasks:
+                await self._run_task(task)
+        except (asyncio.CancelledError, ActivityError, ReviewLimitReached) as err:
+            if is_cancelled_exception(err):
+                await self._stop()
+                raise
+            return await self._fail(describe_failure(err))
+        self._finish()
+        await self._outbox.drain()
+        return self._record.status()
+
+    @workflow.signal(name="resume")
+    def resume(self, signal: ResumeSignal) -> None:
+        now = workflow.now()
+        reason = self._record.why_not_applicable(signal)
+        if reason is not None:
+            workflow.logger.info("ignored resume for %s: %s", signal.task_id, reason)
+            self._record.ignore(signal, reason, now)
+            return
+        self._replace_webhooks(signal)
+        self._record.decide(signal, now)
+        self._decision = signal
+
+    @workflow.query(name="status")
+    def status(self) -> StatusDocument:
+        return self._record.status()
+
+    async def _run_task(self, task: TaskSpec) -> None:
+        while True:
+            round_number = self._record.start_round(task.name)
+            self._publish()
+            result = await self._execute(task, round_number)
+            self._record.record_output(task.name, round_number, result.output)
+            self._emit_steps(task, result)
+            if not task.human_input:
+                break
+            self._await_review(task, round_number, result.output)
+            await workflow.wait_condition(lambda: self._decision is not None)
+            decision, self._decision = self._decision, None
+            assert decision is not None
+            if decision.is_approve:
+                break
+            if round_number >= task.max_review_rounds:
+                raise ReviewLimitReached(
+                    f"task {task.name!r} was rejected {round_number} times, its "
+                    f"max_review_rounds; the run stops here"
+                )
+        self._record.complete_task(task.name)
+        self._emit_task_completed(task)
+
+    async def _execute(self, task: TaskSpec, round_number: int) -> TaskResult:
+        record = self._record
+        progress = record.progress_of(task.name)
+        task_input = ExecuteTaskInput(
+            kickoff_id=self._run.kickoff_id,
+            crew_name=self._run.crew.name,
+            task=task,
+            agent=self._run.crew.agents[task.agent],
+            inputs=self._run.inputs,
+            context=record.context_for(task),
+            notes=list(record.notes),
+            feedback=record.feedback_for(task.name),
+            previous_output=progress.output if round_number > 1 else None,
+            round=round_number,
+        )
+        workflow.logger.info("running %s round %d", task.name, round_number)
+        # The offline executor is quick and local: a local activity saves two server hops per
+        # round while keeping retries (the result is recorded as a marker in history).
+        return await workflow.execute_local_activity(
+            execute_task,
+            task_input,
+            start_to_close_timeout=TASK_TIMEOUT,
+            retry_policy=TASK_RETRY,
+        )
+
+    def _await_review(self, task: TaskSpec, round_number: int, output: str) -> None:
+        self._record.await_review(task.name, round_number, output, workflow.now())
+        self._publish()
+        workflow.logger.info("%s round %d waits for human input", task.name, round_number)
+        self._send(
+            self._webhooks.human_input,
+            "human_input_requested",
+            execution_id=self._run.kickoff_id,
+            task_id=task.name,
+            round=round_number,
+            task_output=output,
+            resume_url=self._run.resume_url,
+        )
+
+    def _emit_steps(self, task: TaskSpec, result: TaskResult) -> None:
+        for step in result.steps:
+            self._send(self._webhooks.step, "agent_step", task_id=task.name, **step.model_dump())
+
+    def _emit_task_completed(self, task: TaskSpec) -> None:
+        self._send(
+            self._webhooks.task,
+            "task_completed",
+            task_id=task.name,
+            name=task.name,
+            description=task.description,
+            expected_output=task.expected_output,
+            agent=task.agent,
+            output=self._record.progress_of(task.name).output,
+        )
+
+    def _finish(self) -> None:
+        record = self._record
+        record.state = RunState.SUCCESS
+        record.current_task = None
+        record.result = record.last_executed.output if record.last_executed else ""
+        self._publish()
+        workflow.logger.info("run %s succeeded", self._run.kickoff_id)
+        self._send(
+            self._webhooks.crew,
+            "crew_completed",
+            result=record.result,
+            token_usage={"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        )
+
+    async def _stop(self) -> None:
+        self._record.state = RunState.STOPPED
+        self._record.pending = None
+        self._publish()
+        workflow.logger.info("run %s stopped", self._run.kickoff_id)
+        await self._outbox.drain()
+
+    async def _fail(self, error: str) -> StatusDocument:
+        self._record.fail(error)
+        self._publish()
+        workflow.logger.warning("run %s failed: %s", self._run.kickoff_id, error)
+        self._send(self._webhooks.crew, "crew_failed", error=error)
+        await self._outbox.drain()
+        raise ApplicationError(error, type="CrewRunFailed", non_retryable=True)
+
+    def _send(self, target: WebhookTarget | None, event: str, **fields: Any) -> None:
+        body = {"event": event, "kickoff_id": self._run.kickoff_id, "meta": self._run.meta}
+        self._outbox.send(target, event, body | fields)
+
+    def _replace_webhooks(self, signal: ResumeSignal) -> None:
+        """URLs given at resume replace the kickoff's; those not given stay as they were."""
+        updates: dict[str, WebhookTarget] = {}
+        if signal.webhooks is not None:
+            updates |= {
+                name: target
+                for name in ("task", "step", "crew")
+                if (target := getattr(signal.webhooks, name)) is not None
+            }
+        for name, url in (
+            ("task", signal.taskWebhookUrl),
+            ("step", signal.stepWebhookUrl),
+            ("crew", signal.crewWebhookUrl),
+        ):
+            if url:
+                updates[name] = WebhookTarget(url=url)
+        if updates:
+            self._webhooks = self._webhooks.model_copy(update=updates)
+
+    def _publish(self) -> None:
+        """Mirror state into search attributes and current details (only when it changed)."""
+        record = self._record
+        pending_task = record.pending.task_id if record.pending else None
+        published = (record.state.value, pending_task)
+        if published != self._published:
+            self._published = published
+            workflow.upsert_search_attributes(
+                [
+                    sa.CREW_STATE.value_set(record.state.value),
+                    sa.PENDING_TASK_ID.value_set(pending_task)
+                    if pending_task
+                    else sa.PENDING_TASK_ID.value_unset(),
+                ]
+            )
+        workflow.set_current_details(current_details(record.status()))
+
+
+def describe_failure(err: BaseException) -> str:
+    if isinstance(err, ActivityError) and err.cause is not None:
+        cause = err.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        return f"task failed: {message}"
+    return str(err)
+
+
+def current_details(status: StatusDocument) -> str:
+    lines = [f"**State:** {status.state.value}"]
+    pending = status.pending_human_input
+    if pending is not None:
+        excerpt = (pending.output or "").strip().splitlines()
+        lines += [
+            f"**Waiting for:** `{pending.task_id}` round {pending.round}",
+            f"**Output:** {excerpt[0][:200] if excerpt else ''}",
+            "Approve: `temporal workflow signal --workflow-id "
+            f"{status.kickoff_id} --name resume --input "
+            f'\'{{"task_id": "{pending.task_id}", "is_approve": true}}\'`',
+        ]
+    elif status.current_task:
+        lines.append(f"**Running:** `{status.current_task}`")
+    if status.error:
+        lines.append(f"**Error:** {status.error}")
+    return "\n\n".join(lines)

@@ -1,0 +1,144 @@
+"""The run record: what happened in a run so far, and the status document built from it.
+Pure bookkeeping; the workflow decides, this remembers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from crew_hitl.crew.messages import (
+        ContextItem,
+        CrewRunInput,
+        IgnoredResume,
+        LastExecutedTask,
+        PendingHumanInput,
+        Progress,
+        ResumeSignal,
+        ReviewRound,
+        RunState,
+        StatusDocument,
+        TaskProgress,
+        TaskStatus,
+    )
+    from crew_hitl.crew.spec import TaskSpec
+
+
+class RunRecord:
+    def __init__(self, run: CrewRunInput) -> None:
+        self.kickoff_id = run.kickoff_id
+        self.crew = run.crew
+        self.state = RunState.RUNNING
+        self.tasks = {t.name: TaskProgress(task_id=t.name, agent=t.agent) for t in run.crew.tasks}
+        self.current_task: str | None = None
+        self.pending: PendingHumanInput | None = None
+        self.notes: list[str] = []
+        self.ignored: list[IgnoredResume] = []
+        self.last_executed: LastExecutedTask | None = None
+        self.result: str | None = None
+        self.error: str | None = None
+
+    def progress_of(self, task_id: str) -> TaskProgress:
+        return self.tasks[task_id]
+
+    def start_round(self, task_id: str) -> int:
+        self.current_task = task_id
+        progress = self.tasks[task_id]
+        progress.status = TaskStatus.RUNNING
+        return len(progress.rounds) + 1
+
+    def context_for(self, task: TaskSpec) -> list[ContextItem]:
+        names = task.context
+        if names is None:
+            index = [t.name for t in self.crew.tasks].index(task.name)
+            names = [self.crew.tasks[index - 1].name] if index > 0 else []
+        return [
+            ContextItem(task_id=name, output=self.tasks[name].output or "")
+            for name in names
+            if self.tasks[name].status == TaskStatus.COMPLETED
+        ]
+
+    def feedback_for(self, task_id: str) -> list[str]:
+        return [
+            r.feedback
+            for r in self.tasks[task_id].rounds
+            if r.decision == "rejected" and r.feedback is not None
+        ]
+
+    def record_output(self, task_id: str, round_number: int, output: str) -> None:
+        progress = self.tasks[task_id]
+        progress.output = output
+        self.last_executed = LastExecutedTask(task_id=task_id, output=output)
+        if self.crew.task(task_id).human_input:
+            progress.rounds.append(ReviewRound(round=round_number, output=output))
+
+    def await_review(self, task_id: str, round_number: int, output: str, now: datetime) -> None:
+        self.state = RunState.PENDING_HUMAN_INPUT
+        self.tasks[task_id].status = TaskStatus.AWAITING_REVIEW
+        self.pending = PendingHumanInput(
+            task_id=task_id, round=round_number, output=output, since=now
+        )
+
+    def why_not_applicable(self, signal: ResumeSignal) -> str | None:
+        pending = self.pending
+        if pending is None:
+            return f"no task is waiting for input (state {self.state.value})"
+        if signal.task_id != pending.task_id:
+            return f"task {signal.task_id!r} is not waiting for input; {pending.task_id!r} is"
+        if signal.round is not None and signal.round != pending.round:
+            return f"round {signal.round} is not the pending round {pending.round}"
+        return None
+
+    def ignore(self, signal: ResumeSignal, reason: str, now: datetime) -> None:
+        self.ignored.append(
+            IgnoredResume(
+                task_id=signal.task_id,
+                round=signal.round,
+                is_approve=signal.is_approve,
+                reason=reason,
+                reviewer=signal.reviewer,
+                received_at=now,
+            )
+        )
+
+    def decide(self, signal: ResumeSignal, now: datetime) -> None:
+        """Apply a decision to the pending round; the caller checked it is applicable."""
+        assert self.pending is not None
+        review = self.tasks[self.pending.task_id].rounds[-1]
+        review.decision = "approved" if signal.is_approve else "rejected"
+        review.feedback = signal.human_feedback
+        review.reviewer = signal.reviewer
+        review.decided_at = now
+        self.pending = None
+        self.state = RunState.RUNNING
+
+    def complete_task(self, task_id: str) -> None:
+        progress = self.tasks[task_id]
+        progress.status = TaskStatus.COMPLETED
+        approval = progress.rounds[-1] if progress.rounds else None
+        if approval is not None and approval.feedback:
+            self.notes.append(approval.feedback)
+
+    def fail(self, error: str) -> None:
+        self.state = RunState.FAILED
+        self.error = error
+        if self.current_task and self.tasks[self.current_task].status != TaskStatus.COMPLETED:
+            self.tasks[self.current_task].status = TaskStatus.FAILED
+        self.pending = None
+
+    def status(self) -> StatusDocument:
+        completed = sum(1 for t in self.tasks.values() if t.status == TaskStatus.COMPLETED)
+        return StatusDocument(
+            kickoff_id=self.kickoff_id,
+            crew=self.crew.name,
+            state=self.state,
+            current_task=self.current_task,
+            pending_human_input=self.pending,
+            progress=Progress(completed_tasks=completed, total_tasks=len(self.tasks)),
+            tasks=list(self.tasks.values()),
+            last_executed_task=self.last_executed,
+            ignored_resumes=self.ignored,
+            result=self.result,
+            error=self.error,
+        )

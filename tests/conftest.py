@@ -1,0 +1,80 @@
+"""One Temporal dev server, worker and API (real processes) for the whole session, and a
+webhook receiver on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from crew_hitl.crew.settings import Settings
+from crew_hitl.stack import Stack
+from receiver import WebhookReceiver, start_receiver
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "test-token-5f1c"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def crews_dir(tmp: Path) -> Path:
+    target = tmp / "crews"
+    shutil.copytree(ROOT / "crews", target)
+    for crew in (ROOT / "tests" / "crews").iterdir():
+        shutil.copytree(crew, target / crew.name)
+    return target
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    tmp = tmp_path_factory.mktemp("stack")
+    temporal_port = free_port()
+    return Settings(
+        api_token=TOKEN,
+        api_port=free_port(),
+        temporal_port=temporal_port,
+        temporal_ui_port=free_port(),
+        temporal_address=f"127.0.0.1:{temporal_port}",
+        data_dir=tmp / "data",
+        crews_dir=crews_dir(tmp),
+        webhook_initial_interval=0.2,
+        webhook_max_interval=1.0,
+        webhook_max_attempts=4,
+        webhook_timeout=5,
+        status_query_timeout=2,
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = Stack(settings, log_dir=tmp_path_factory.mktemp("logs"))
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[WebhookReceiver]:
+    running = start_receiver()
+    yield running
+    running.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=stack.settings.api_url,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=15,
+    ) as client:
+        yield client
