@@ -36,9 +36,11 @@ def human_input_request(
     receiver: WebhookReceiver, kickoff_id: str, round_number: int, timeout: float = 15
 ) -> Received:
     [request] = receiver.wait_for(
-        lambda r: r.event == "human_input_requested"
-        and r.body.get("execution_id") == kickoff_id
-        and r.body.get("round") == round_number,
+        lambda r: (
+            r.event == "human_input_requested"
+            and r.body.get("execution_id") == kickoff_id
+            and r.body.get("round") == round_number
+        ),
         timeout=timeout,
     )
     return request

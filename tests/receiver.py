@@ -75,13 +75,15 @@ def start_receiver() -> WebhookReceiver:
     holder: dict[str, WebhookReceiver] = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("content-length", 0)))
             try:
                 body = json.loads(raw)
             except ValueError:
                 body = {}
-            received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, raw)
+            received = Received(
+                self.path, {k.lower(): v for k, v in self.headers.items()}, body, raw
+            )
             code = holder["receiver"].record(received)
             self.send_response(code)
             self.send_header("content-length", "0")

@@ -171,7 +171,9 @@ def test_context_lists_name_the_tasks_whose_outputs_a_task_sees(api, receiver):
     assert "Draft a note on tides for sailors." in draft.body["task_output"]
     assert resume(api, kickoff_id, "draft_task", True).status_code == 200
     [polish] = receiver.wait_for(
-        lambda r: r.body.get("execution_id") == kickoff_id and r.body.get("task_id") == "polish_task"
+        lambda r: (
+            r.body.get("execution_id") == kickoff_id and r.body.get("task_id") == "polish_task"
+        )
     )
     assert "- draft_task: # draft_task (round 1)" in polish.body["task_output"]
 

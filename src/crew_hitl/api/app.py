@@ -12,13 +12,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from crew_hitl import WORKFLOW_TYPE
 from crew_hitl.api.auth import require_token
 from crew_hitl.api.errors import ApiError, install_error_handlers
 from crew_hitl.api.runs import describe_run, query_status, workers_polling
+from crew_hitl.api.temporal import TemporalConnection
 from crew_hitl.crew import search_attributes as sa
 from crew_hitl.crew.messages import (
     CrewRunInput,
@@ -49,16 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.client = await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
-            lazy=True,
-        )
+        await app.state.temporal.try_connect()
         yield
 
     app = FastAPI(title="crew-hitl", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.temporal = TemporalConnection(settings)
     app.state.box = SecretBox(load_or_create_key(settings.secret_key, settings.data_dir))
     app.state.crews = CrewRegistry.load(settings.crews_dir)
     for name, error in app.state.crews.errors.items():
@@ -68,8 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def client_of(request: Request) -> Client:
-    return request.app.state.client
+async def client_of(request: Request) -> Client:
+    return await request.app.state.temporal.client()
 
 
 def crew_named(request: Request, name: str | None) -> CrewSpec:
@@ -128,8 +124,8 @@ def install_routes(app: FastAPI) -> None:
     async def health(request: Request) -> JSONResponse:
         settings: Settings = request.app.state.settings
         try:
-            pollers = await workers_polling(client_of(request), settings.task_queue)
-        except (RPCError, RuntimeError) as err:
+            pollers = await workers_polling(await client_of(request), settings.task_queue)
+        except (RPCError, ApiError) as err:
             message = f"Temporal at {settings.temporal_address} does not answer: {err}"
             return JSONResponse(
                 {"status": "unhealthy", "temporal": "down", "message": message}, status_code=503
@@ -158,7 +154,8 @@ def install_routes(app: FastAPI) -> None:
                 missing=missing,
             )
         run = run_input(request, body, crew)
-        await client_of(request).start_workflow(
+        client = await client_of(request)
+        await client.start_workflow(
             WORKFLOW_TYPE,
             run,
             id=run.kickoff_id,
@@ -176,7 +173,7 @@ def install_routes(app: FastAPI) -> None:
 
     @app.post("/resume")
     async def resume(request: Request, body: ResumeRequest, caller: Caller) -> ResumeResponse:
-        client = client_of(request)
+        client = await client_of(request)
         info = await describe_run(client, body.execution_id)
         if info.finished or info.state != RunState.PENDING_HUMAN_INPUT:
             raise ApiError(
@@ -212,11 +209,11 @@ def install_routes(app: FastAPI) -> None:
     @app.get("/status/{kickoff_id}")
     async def status(request: Request, kickoff_id: str, _: Caller) -> StatusDocument:
         timeout = request.app.state.settings.status_query_timeout
-        return await query_status(client_of(request), kickoff_id, timeout)
+        return await query_status(await client_of(request), kickoff_id, timeout)
 
     @app.post("/stop/{kickoff_id}")
     async def stop(request: Request, kickoff_id: str, _: Caller) -> StopResponse:
-        client = client_of(request)
+        client = await client_of(request)
         info = await describe_run(client, kickoff_id)
         if info.finished:
             raise ApiError(409, f"run {kickoff_id} already finished ({info.state.value})")

@@ -1,0 +1,182 @@
+"""Bad input gets a clear JSON answer, never a 500; a resume the run cannot apply is ignored."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+
+from flow import human_input_request, kickoff, resume, state_is, wait_status
+
+PROTECTED = [
+    ("GET", "/inputs", None),
+    ("POST", "/kickoff", {"inputs": {"topic": "x"}}),
+    ("POST", "/resume", {"execution_id": "x", "task_id": "t", "is_approve": True}),
+    ("GET", "/status/some-id", None),
+    ("POST", "/stop/some-id", None),
+]
+
+
+@pytest.mark.parametrize("method,path,body", PROTECTED)
+@pytest.mark.parametrize("header", [None, "Bearer wrong-token", "Basic dGVzdDp0ZXN0", "Bearer"])
+def test_missing_or_wrong_token_is_401(stack, method, path, body, header):
+    headers = {"Authorization": header} if header else {}
+    response = httpx.request(
+        method, stack.settings.api_url + path, json=body, headers=headers, timeout=10
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
+
+
+def test_unknown_ids_are_404(api):
+    assert api.get("/status/no-such-run").status_code == 404
+    assert api.post("/stop/no-such-run").status_code == 404
+    answer = resume(api, "no-such-run", "research_task", True)
+    assert answer.status_code == 404
+    assert set(answer.json()) >= {"error", "message"}
+
+
+def test_missing_inputs_are_named(api):
+    response = api.post("/kickoff", json={"inputs": {"subject": "x"}, "crew": "strict_review"})
+    assert response.status_code == 422
+    assert response.json()["missing"] == ["audience"]
+    assert "audience" in response.json()["message"]
+
+
+def test_unknown_crew_is_404(api):
+    response = api.post("/kickoff", json={"inputs": {}, "crew": "nope"})
+    assert response.status_code == 404
+    assert "nope" in response.json()["message"]
+    assert api.get("/inputs", params={"crew": "nope"}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'"a string"',
+        b"",
+        b'{"inputs": "not an object"}',
+        b'{"inputs": {"topic": "x"}, "humanInputWebhook": {"url": "ftp://x.example/h"}}',
+        b'{"inputs": {"topic": "x"}, "humanInputWebhook": {"url": "not a url"}}',
+        b'{"inputs": {"topic": "x"}, "taskWebhookUrl": "javascript:alert(1)"}',
+        b'{"inputs": {"topic": "x"}, "humanInputWebhook": {"url": "http://h.example",'
+        b' "authentication": {"strategy": "digest"}}}',
+        b'{"inputs": {"topic": "x"}, "unknown_field": 1}',
+        b'{"inputs": {"topic": "x"}, "meta": [1]}',
+    ],
+)
+def test_malformed_kickoff_is_422(api, content):
+    response = api.post("/kickoff", content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"execution_id": "x", "task_id": "t"},
+        {"execution_id": "x", "task_id": "t", "is_approve": "maybe"},
+        {"execution_id": 5, "task_id": "t", "is_approve": True},
+        {"execution_id": "", "task_id": "t", "is_approve": True},
+        {"execution_id": "x", "task_id": "t", "is_approve": True, "round": 0},
+        {"execution_id": "x", "task_id": "t", "is_approve": True, "stepWebhookUrl": "file:///x"},
+    ],
+)
+def test_malformed_resume_is_422(api, body):
+    response = api.post("/resume", json=body)
+    assert response.status_code == 422, response.text
+
+
+def test_credentials_in_a_bad_body_are_not_echoed(api):
+    body = {
+        "inputs": {"topic": "x"},
+        "humanInputWebhook": {
+            "url": "gopher://h.example",
+            "authentication": {"strategy": "bearer", "token": "echo-me-not-77"},
+        },
+    }
+    response = api.post("/kickoff", json=body)
+    assert response.status_code == 422
+    assert "echo-me-not-77" not in response.text
+
+
+def test_resume_of_a_task_that_is_not_waiting_is_409(api, receiver):
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+    wrong_task = resume(api, kickoff_id, "reporting_task", True)
+    assert wrong_task.status_code == 409
+    assert "research_task" in wrong_task.json()["message"]
+    stale_round = resume(api, kickoff_id, "research_task", True, round=7)
+    assert stale_round.status_code == 200  # the API cannot see rounds; the run judges it
+    status = wait_status(api, kickoff_id, lambda s: len(s["ignored_resumes"]) == 1)
+    assert status["state"] == "PENDING_HUMAN_INPUT"
+    assert "round 7" in status["ignored_resumes"][0]["reason"]
+    assert status["tasks"][0]["rounds"][0]["decision"] is None
+
+
+def test_racing_approvals_advance_the_run_once(api, receiver):
+    kickoff_id = kickoff(api, receiver, taskWebhookUrl=receiver.url("/race-task"))
+    human_input_request(receiver, kickoff_id, 1)
+    answers: list[int] = []
+
+    def approve(note: str) -> None:
+        answers.append(resume(api, kickoff_id, "research_task", True, note).status_code)
+
+    threads = [threading.Thread(target=approve, args=(f"ok {i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert 200 in answers
+    assert set(answers) <= {200, 409}
+
+    status = wait_status(api, kickoff_id, state_is("SUCCESS"))
+    research = status["tasks"][0]
+    assert [r["decision"] for r in research["rounds"]] == ["approved"]
+    assert len(status["ignored_resumes"]) == answers.count(200) - 1
+    receiver.wait_for(
+        lambda r: r.event == "task_completed" and r.body["kickoff_id"] == kickoff_id, count=2
+    )
+    completed = [
+        r.body["task_id"] for r in receiver.events_for(kickoff_id) if r.event == "task_completed"
+    ]
+    assert sorted(completed) == ["reporting_task", "research_task"]
+
+
+def test_a_failing_webhook_endpoint_never_blocks_the_run(api, receiver):
+    receiver.answers["/hitl-down"] = [500]
+    kickoff_id = kickoff(
+        api,
+        receiver,
+        humanInputWebhook={"url": receiver.url("/hitl-down")},
+        taskWebhookUrl=receiver.url("/task-gone"),
+    )
+    receiver.answers["/task-gone"] = [404]
+    receiver.wait_for(
+        lambda r: r.path == "/hitl-down" and r.body["kickoff_id"] == kickoff_id, count=2
+    )
+    status = wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))
+    assert status["pending_human_input"]["round"] == 1
+    assert resume(api, kickoff_id, "research_task", True).status_code == 200
+    wait_status(api, kickoff_id, state_is("SUCCESS"))
+    # 404 is not worth a retry: each task_completed was tried exactly once.
+    receiver.wait_for(
+        lambda r: r.path == "/task-gone" and r.body["kickoff_id"] == kickoff_id, count=2
+    )
+    gone = receiver.matching(
+        lambda r: r.path == "/task-gone" and r.body["kickoff_id"] == kickoff_id
+    )
+    assert len({r.headers["webhook-id"] for r in gone}) == len(gone) == 2
+
+
+def test_retries_of_one_event_keep_its_webhook_id(api, receiver):
+    receiver.answers["/hitl-flaky"] = [503, 500, 200]
+    kickoff_id = kickoff(api, receiver, humanInputWebhook={"url": receiver.url("/hitl-flaky")})
+    tries = receiver.wait_for(
+        lambda r: r.path == "/hitl-flaky" and r.body["kickoff_id"] == kickoff_id, count=3
+    )
+    assert len({r.headers["webhook-id"] for r in tries}) == 1

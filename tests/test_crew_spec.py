@@ -1,0 +1,77 @@
+"""Crew definitions in CrewAI's YAML and the placeholder rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crew_hitl.crew.spec import CrewLoadError, CrewRegistry, interpolate, load_crew
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_crew(base: Path, agents: str, tasks: str) -> Path:
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "agents.yaml").write_text(agents)
+    (base / "tasks.yaml").write_text(tasks)
+    return base
+
+
+def test_the_research_crew_loads_in_file_order():
+    crew = load_crew("research", ROOT / "crews" / "research")
+    assert [t.name for t in crew.tasks] == ["research_task", "reporting_task"]
+    assert [t.human_input for t in crew.tasks] == [True, False]
+    assert crew.tasks[0].max_review_rounds == 10
+    assert crew.placeholders() == ["topic"]
+    assert not crew.tasks[0].description.endswith("\n")
+
+
+def test_interpolation_replaces_only_identifiers():
+    text = 'Study {topic} for {n} days; keep {"json": 1} and { spaced } and {missing}.'
+    result = interpolate(text, {"topic": "tides", "n": 3})
+    assert result == 'Study tides for 3 days; keep {"json": 1} and { spaced } and {missing}.'
+
+
+def test_values_of_other_types_are_inserted_as_text():
+    assert interpolate("{a}|{b}|{c}|{d}", {"a": True, "b": 1.5, "c": [1, "x"], "d": {"k": 1}}) == (
+        'True|1.5|[1, "x"]|{"k": 1}'
+    )
+
+
+def test_interpolated_spec_covers_agents_and_tasks():
+    crew = load_crew("research", ROOT / "crews" / "research").interpolated({"topic": "Bees"})
+    assert crew.agents["researcher"].role == "Bees Senior Data Researcher"
+    assert "about Bees" in crew.tasks[0].description
+    assert crew.missing_inputs({}) == []
+    assert load_crew("research", ROOT / "crews" / "research").missing_inputs({}) == ["topic"]
+
+
+def test_unknown_context_task_is_an_error_at_load(tmp_path):
+    crew_dir = write_crew(
+        tmp_path / "bad",
+        "a:\n  role: r\n",
+        "t1:\n  description: d\n  agent: a\n  context: [nowhere]\n",
+    )
+    with pytest.raises(CrewLoadError, match="nowhere"):
+        load_crew("bad", crew_dir)
+
+
+def test_unknown_agent_is_an_error_at_load(tmp_path):
+    crew_dir = write_crew(tmp_path / "bad", "a:\n  role: r\n", "t1:\n  agent: b\n")
+    with pytest.raises(CrewLoadError, match="unknown agent 'b'"):
+        load_crew("bad", crew_dir)
+
+
+def test_broken_yaml_names_file_and_line_and_spares_other_crews(tmp_path):
+    write_crew(tmp_path / "good", "a:\n  role: r\n", "t1:\n  agent: a\n")
+    write_crew(tmp_path / "broken", "a:\n  role: r\n", "t1:\n  agent: a\n   bad: [\n")
+    registry = CrewRegistry.load(tmp_path)
+    assert list(registry.crews) == ["good"]
+    assert "tasks.yaml:" in registry.errors["broken"]
+
+
+def test_a_crewai_project_config_dir_is_found(tmp_path):
+    write_crew(tmp_path / "proj" / "config", "a:\n  role: r\n", "t1:\n  agent: a\n")
+    registry = CrewRegistry.load(tmp_path)
+    assert [t.name for t in registry.crews["proj"].tasks] == ["t1"]

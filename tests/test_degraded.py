@@ -1,0 +1,71 @@
+"""/health tells which part is missing; /status answers from server-side state when no worker
+can, and says so."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from conftest import TOKEN, free_port
+from crew_hitl.stack import Stack
+
+
+def extra_api(stack: Stack, tmp_path_factory, **changes) -> Iterator[httpx.Client]:
+    settings = stack.settings.model_copy(update={"api_port": free_port(), **changes})
+    extra = Stack(settings, log_dir=tmp_path_factory.mktemp("extra-api"))
+    extra.start_api()
+    try:
+        with httpx.Client(
+            base_url=settings.api_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=20
+        ) as client:
+            yield client
+    finally:
+        extra.stop()
+
+
+@pytest.fixture(scope="module")
+def workerless_api(stack, tmp_path_factory) -> Iterator[httpx.Client]:
+    yield from extra_api(
+        stack, tmp_path_factory, task_queue="no-worker-polls-this", status_query_timeout=1.0
+    )
+
+
+@pytest.fixture(scope="module")
+def temporal_down_api(stack, tmp_path_factory) -> Iterator[httpx.Client]:
+    yield from extra_api(stack, tmp_path_factory, temporal_address=f"127.0.0.1:{free_port()}")
+
+
+def test_health_is_503_naming_the_missing_worker(workerless_api):
+    response = workerless_api.get("/health")
+    assert response.status_code == 503
+    assert response.json()["worker"] == "missing"
+    assert "no-worker-polls-this" in response.json()["message"]
+
+
+def test_health_is_503_naming_temporal_when_it_is_down(temporal_down_api):
+    response = temporal_down_api.get("/health")
+    assert response.status_code == 503
+    assert response.json()["temporal"] == "down"
+
+
+def test_calls_while_temporal_is_down_are_503_not_500(temporal_down_api):
+    assert temporal_down_api.get("/status/some-run").status_code == 503
+    kickoff = temporal_down_api.post("/kickoff", json={"inputs": {"topic": "x"}})
+    assert kickoff.status_code == 503
+    assert kickoff.json()["error"] == "temporal_unavailable"
+
+
+def test_status_without_a_worker_is_degraded_not_hung(workerless_api):
+    kickoff = workerless_api.post("/kickoff", json={"inputs": {"topic": "x"}})
+    assert kickoff.status_code == 200
+    kickoff_id = kickoff.json()["kickoff_id"]
+    response = workerless_api.get(f"/status/{kickoff_id}")
+    assert response.status_code == 200
+    status = response.json()
+    assert status["state"] == "RUNNING"
+    assert status["crew"] == "research"
+    assert "no worker" in status["degraded"]
+    stop = workerless_api.post(f"/stop/{kickoff_id}")
+    assert stop.status_code == 200

@@ -1,0 +1,55 @@
+"""Small pure pieces: URL redaction, sealing, the offline executor."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+
+from crew_hitl.activities.offline import run_offline
+from crew_hitl.crew.messages import ContextItem, ExecuteTaskInput
+from crew_hitl.crew.secrets import SealError, SecretBox
+from crew_hitl.crew.spec import AgentSpec, TaskSpec
+from crew_hitl.crew.targets import display_url, sealed_target
+
+
+@pytest.mark.parametrize(
+    "url,shown",
+    [
+        ("https://user:pw@hooks.example:8443/h?token=abc#x", "https://hooks.example:8443/h"),
+        ("http://127.0.0.1:9000/path", "http://127.0.0.1:9000/path"),
+        ("http://[::1]:80/a?b=c", "http://[::1]:80/a"),
+    ],
+)
+def test_display_url_drops_credentials_and_query(url, shown):
+    assert display_url(url) == shown
+
+
+def test_sealed_target_opens_only_with_its_key():
+    box = SecretBox(Fernet.generate_key())
+    target = sealed_target(box, "https://h.example/x?k=1", {"strategy": "bearer", "token": "t0k"})
+    assert target.url == "https://h.example/x"
+    assert "t0k" not in target.model_dump_json()
+    assert box.open(target.sealed or "") == {
+        "url": "https://h.example/x?k=1",
+        "headers": {"Authorization": "Bearer t0k"},
+    }
+    with pytest.raises(SealError):
+        SecretBox(Fernet.generate_key()).open(target.sealed or "")
+
+
+def test_offline_output_quotes_every_feedback_verbatim():
+    task_input = ExecuteTaskInput(
+        kickoff_id="k",
+        crew_name="c",
+        task=TaskSpec(name="t", description="Write about bees.", agent="a", human_input=True),
+        agent=AgentSpec(name="a", role="Bee expert"),
+        context=[ContextItem(task_id="earlier", output="first line\nsecond")],
+        feedback=['Add "sources"', "Shorter <b>please</b>"],
+        round=3,
+    )
+    result = run_offline(task_input)
+    assert '1. "Add "sources""' in result.output
+    assert '2. "Shorter <b>please</b>"' in result.output
+    assert "- earlier: first line" in result.output
+    assert result.steps[0].result == result.output
+    assert run_offline(task_input).output == result.output

@@ -1,0 +1,63 @@
+"""Replay: a change to CrewRunWorkflow that would break running histories fails here.
+
+`tests/histories/` holds histories recorded from real runs. To record a new one after a
+deliberate, patched change: CREW_HITL_RECORD_HISTORY=1 make test (then commit the file)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from crew_hitl.workflows.crew_run import CrewRunWorkflow
+from flow import human_input_request, kickoff, resume, state_is, wait_status
+from test_temporal_cli import temporal
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def replay(history_json: str, workflow_id: str) -> None:
+    history = WorkflowHistory.from_json(workflow_id, history_json)
+    replayer = Replayer(workflows=[CrewRunWorkflow], data_converter=pydantic_data_converter)
+    asyncio.run(replayer.replay_workflow(history))
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+def test_recorded_histories_replay(path: Path):
+    replay(path.read_text(), path.stem)
+
+
+def test_recorded_histories_exist():
+    assert sorted(HISTORIES.glob("*.json")), "no recorded history to replay"
+
+
+def test_a_fresh_reject_approve_history_replays(stack, api, receiver):
+    kickoff_id = kickoff(api, receiver, taskWebhookUrl=receiver.url("/task"))
+    human_input_request(receiver, kickoff_id, 1)
+    assert resume(api, kickoff_id, "research_task", False, "More detail").status_code == 200
+    human_input_request(receiver, kickoff_id, 2)
+    temporal(
+        stack,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        kickoff_id,
+        "--name",
+        "resume",
+        "--input",
+        '{"task_id": "reporting_task", "is_approve": true}',
+    )
+    assert resume(api, kickoff_id, "research_task", True, "Good").status_code == 200
+    wait_status(api, kickoff_id, state_is("SUCCESS"))
+    receiver.wait_for(
+        lambda r: r.event == "task_completed" and r.body["kickoff_id"] == kickoff_id, count=2
+    )
+    history = temporal(stack, "workflow", "show", "--workflow-id", kickoff_id, "-o", "json")
+    replay(history, kickoff_id)
+    if os.environ.get("CREW_HITL_RECORD_HISTORY") == "1":
+        (HISTORIES / "research_reject_ignored_approve.json").write_text(history)

@@ -1,0 +1,57 @@
+"""Webhook credentials and API tokens never appear in plaintext: history, /status, logs."""
+
+from __future__ import annotations
+
+import base64
+
+from conftest import TOKEN
+from flow import human_input_request, kickoff, resume, state_is, wait_status
+from test_temporal_cli import temporal
+
+BEARER = "bearer-cred-4b7a1c"
+PASSWORD = "basic-pw-93ac1e"
+URL_SECRET = "querytoken-1d9f"
+
+
+def test_credentials_never_reach_history_status_or_logs(stack, api, receiver):
+    bearer_run = kickoff(
+        api,
+        receiver,
+        humanInputWebhook={
+            "url": receiver.url("/hitl"),
+            "authentication": {"strategy": "bearer", "token": BEARER},
+        },
+        taskWebhookUrl=receiver.url(f"/task?key={URL_SECRET}"),
+    )
+    basic_run = kickoff(
+        api,
+        receiver,
+        humanInputWebhook={
+            "url": receiver.url("/hitl"),
+            "authentication": {"strategy": "basic", "username": "u", "password": PASSWORD},
+        },
+    )
+    delivered = human_input_request(receiver, bearer_run, 1)
+    assert delivered.headers["authorization"] == f"Bearer {BEARER}"
+    human_input_request(receiver, basic_run, 1)
+    assert resume(api, bearer_run, "research_task", True).status_code == 200
+    [task_hook] = receiver.wait_for(
+        lambda r: r.event == "task_completed" and r.body["kickoff_id"] == bearer_run, count=1
+    )
+    assert task_hook.path == f"/task?key={URL_SECRET}"
+    wait_status(api, bearer_run, state_is("SUCCESS"))
+
+    basic_encoded = base64.b64encode(f"u:{PASSWORD}".encode()).decode()
+    secrets = [BEARER, PASSWORD, basic_encoded, URL_SECRET, TOKEN]
+    places = {
+        "status": api.get(f"/status/{bearer_run}").text + api.get(f"/status/{basic_run}").text,
+        "history": temporal(stack, "workflow", "show", "--workflow-id", bearer_run, "-o", "json")
+        + temporal(stack, "workflow", "show", "--workflow-id", basic_run, "-o", "json"),
+        "describe": temporal(stack, "workflow", "describe", "--workflow-id", bearer_run),
+    }
+    for log in sorted(stack.log_dir.glob("*.log")):
+        places[log.name] = log.read_text(errors="replace")
+    assert "history" in places and len(places["history"]) > 1000
+    for where, text in places.items():
+        for secret in secrets:
+            assert secret not in text, f"{secret!r} found in {where}"

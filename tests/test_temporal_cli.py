@@ -1,0 +1,102 @@
+"""The `temporal` CLI drives a run exactly as the HTTP API does."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from crew_hitl.stack import temporal_binary
+from flow import human_input_request, kickoff, state_is, wait_status
+
+
+def temporal(stack, *args: str) -> str:
+    command = [temporal_binary(), *args, "--address", stack.settings.temporal_address]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_cli_signal_resumes_and_cli_query_answers_status(stack, api, receiver):
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+
+    listed = temporal(
+        stack, "workflow", "list", "--query", 'CrewState="PENDING_HUMAN_INPUT"', "-o", "json"
+    )
+    assert kickoff_id in listed
+
+    queried = json.loads(
+        temporal(
+            stack,
+            "workflow",
+            "query",
+            "--workflow-id",
+            kickoff_id,
+            "--name",
+            "status",
+            "-o",
+            "json",
+        )
+    )
+    [document] = queried["queryResult"]
+    assert document["state"] == "PENDING_HUMAN_INPUT"
+    assert document["pending_human_input"]["task_id"] == "research_task"
+
+    reject = '{"task_id": "research_task", "is_approve": false, "human_feedback": "Add sources"}'
+    temporal(
+        stack,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        kickoff_id,
+        "--name",
+        "resume",
+        "--input",
+        reject,
+    )
+    second = human_input_request(receiver, kickoff_id, 2)
+    assert '"Add sources"' in second.body["task_output"]
+
+    approve = json.dumps(
+        {"task_id": "research_task", "is_approve": True, "human_feedback": "ok", "reviewer": "ops"}
+    )
+    temporal(
+        stack,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        kickoff_id,
+        "--name",
+        "resume",
+        "--input",
+        approve,
+    )
+    status = wait_status(api, kickoff_id, state_is("SUCCESS"))
+    rounds = status["tasks"][0]["rounds"]
+    assert [(r["decision"], r["feedback"]) for r in rounds] == [
+        ("rejected", "Add sources"),
+        ("approved", "ok"),
+    ]
+    assert rounds[1]["reviewer"] == "ops"
+
+
+def test_cli_signal_for_a_task_not_waiting_is_recorded_as_ignored(stack, api, receiver):
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+    temporal(
+        stack,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        kickoff_id,
+        "--name",
+        "resume",
+        "--input",
+        '{"task_id": "reporting_task", "is_approve": true}',
+    )
+    status = wait_status(api, kickoff_id, lambda s: s["ignored_resumes"])
+    [ignored] = status["ignored_resumes"]
+    assert ignored["task_id"] == "reporting_task"
+    assert "not waiting" in ignored["reason"]
+    assert status["state"] == "PENDING_HUMAN_INPUT"
+    assert status["tasks"][0]["rounds"][0]["decision"] is None
