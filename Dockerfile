@@ -1,0 +1,37 @@
+# One image for both crew-hitl processes; docker-compose.yml picks the command:
+#   api:    python -m crew_hitl.api.app
+#   worker: python -m crew_hitl.worker
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Dependencies in their own layer: install a stub of the package so pip resolves the
+# dependencies from pyproject.toml alone, then drop the stub. Editing src/ keeps this layer.
+COPY pyproject.toml README.md ./
+RUN mkdir -p src/crew_hitl && touch src/crew_hitl/__init__.py \
+    && pip install . \
+    && pip uninstall -y crew-hitl \
+    && rm -rf src build
+
+COPY src ./src
+RUN pip install --no-deps . && rm -rf build src/*.egg-info
+
+COPY crews ./crews
+
+RUN useradd --system --uid 10001 --home-dir /app crew
+USER crew
+
+# Defaults for running the image on its own; compose sets its own values.
+# The data dir only matters when CREW_HITL_SECRET_KEY is unset (the key would then be
+# generated into it, separately per container - set the key instead).
+ENV CREW_HITL_CREWS_DIR=/app/crews \
+    CREW_HITL_DATA_DIR=/tmp/crew-hitl \
+    CREW_HITL_API_HOST=0.0.0.0
+
+EXPOSE 8000
+CMD ["python", "-m", "crew_hitl.worker"]
