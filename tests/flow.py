@@ -78,4 +78,5 @@ def wait_status(
 
 
 def state_is(*states: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda status: status["state"] in states
+    """The run itself (not the degraded server-side view) reports one of these states."""
+    return lambda status: status["state"] in states and not status["degraded"]

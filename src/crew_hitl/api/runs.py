@@ -5,15 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import (
-    Client,
-    WorkflowExecutionDescription,
-    WorkflowExecutionStatus,
-    WorkflowFailureError,
+from temporalio.api.workflow.v1 import WorkflowExecutionInfo
+from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueRequest,
+    DescribeWorkflowExecutionRequest,
 )
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.converter import decode_typed_search_attributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from crew_hitl.api.errors import ApiError
@@ -49,9 +50,11 @@ class RunInfo:
         return self.closed or self.state in TERMINAL_STATES
 
 
-def run_info(kickoff_id: str, desc: WorkflowExecutionDescription) -> RunInfo:
-    attrs = desc.typed_search_attributes
-    status = desc.status or WorkflowExecutionStatus.RUNNING
+def run_info(kickoff_id: str, info: WorkflowExecutionInfo) -> RunInfo:
+    attrs = decode_typed_search_attributes(info.search_attributes)
+    status = (
+        WorkflowExecutionStatus(info.status) if info.status else WorkflowExecutionStatus.RUNNING
+    )
     closed = status in CLOSED_STATES
     state_name = attrs.get(sa.CREW_STATE)
     state = RunState(state_name) if state_name in RunState.__members__ else RunState.RUNNING
@@ -67,13 +70,18 @@ def run_info(kickoff_id: str, desc: WorkflowExecutionDescription) -> RunInfo:
 
 
 async def describe_run(client: Client, kickoff_id: str) -> RunInfo:
+    # The raw call: the SDK's describe() also decodes memo and metadata we do not need, and
+    # this runs on every /resume and /stop.
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=kickoff_id)
+    )
     try:
-        desc = await client.get_workflow_handle(kickoff_id).describe()
+        response = await client.workflow_service.describe_workflow_execution(request)
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             raise ApiError(404, f"no run with id {kickoff_id!r}") from None
         raise
-    return run_info(kickoff_id, desc)
+    return run_info(kickoff_id, response.workflow_execution_info)
 
 
 async def query_status(client: Client, kickoff_id: str, timeout: float) -> StatusDocument:

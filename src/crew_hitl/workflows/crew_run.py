@@ -78,7 +78,6 @@ class CrewRunWorkflow:
     async def _run_task(self, task: TaskSpec) -> None:
         while True:
             round_number = self._record.start_round(task.name)
-            self._publish()
             result = await self._execute(task, round_number)
             self._record.record_output(task.name, round_number, result.output)
             self._emit_steps(task, result)
@@ -114,8 +113,10 @@ class CrewRunWorkflow:
             round=round_number,
         )
         workflow.logger.info("running %s round %d", task.name, round_number)
-        # The offline executor is quick and local: a local activity saves two server hops per
-        # round while keeping retries (the result is recorded as a marker in history).
+        # The offline executor is quick: as a local activity it runs inside the workflow task
+        # that asked for it, saving two server hops per round while keeping its retry policy
+        # (the result is a marker in history). Search attributes are published when the run
+        # next waits, not before this short step.
         return await workflow.execute_local_activity(
             execute_task,
             task_input,
@@ -206,7 +207,8 @@ class CrewRunWorkflow:
             self._webhooks = self._webhooks.model_copy(update=updates)
 
     def _publish(self) -> None:
-        """Mirror state into search attributes and current details (only when it changed)."""
+        """Mirror state into search attributes (only when it changed) and current details.
+        Called where the run is about to wait, so a round costs at most one upsert."""
         record = self._record
         pending_task = record.pending.task_id if record.pending else None
         published = (record.state.value, pending_task)
@@ -220,7 +222,7 @@ class CrewRunWorkflow:
                     else sa.PENDING_TASK_ID.value_unset(),
                 ]
             )
-        workflow.set_current_details(current_details(record.status()))
+        workflow.set_current_details(current_details(record))
 
 
 def describe_failure(err: BaseException) -> str:
@@ -231,20 +233,21 @@ def describe_failure(err: BaseException) -> str:
     return str(err)
 
 
-def current_details(status: StatusDocument) -> str:
-    lines = [f"**State:** {status.state.value}"]
-    pending = status.pending_human_input
+def current_details(record: RunRecord) -> str:
+    """What the Temporal Web UI shows for the run now (markdown)."""
+    lines = [f"**State:** {record.state.value}"]
+    pending = record.pending
     if pending is not None:
         excerpt = (pending.output or "").strip().splitlines()
         lines += [
             f"**Waiting for:** `{pending.task_id}` round {pending.round}",
             f"**Output:** {excerpt[0][:200] if excerpt else ''}",
             "Approve: `temporal workflow signal --workflow-id "
-            f"{status.kickoff_id} --name resume --input "
+            f"{record.kickoff_id} --name resume --input "
             f'\'{{"task_id": "{pending.task_id}", "is_approve": true}}\'`',
         ]
-    elif status.current_task:
-        lines.append(f"**Running:** `{status.current_task}`")
-    if status.error:
-        lines.append(f"**Error:** {status.error}")
+    elif record.current_task and record.state == RunState.RUNNING:
+        lines.append(f"**Running:** `{record.current_task}`")
+    if record.error:
+        lines.append(f"**Error:** {record.error}")
     return "\n\n".join(lines)

@@ -1,0 +1,351 @@
+"""`make bench`: crew-hitl against the leanest hand-written temporalio program, on one dev
+server, one machine, in one run. Prints one table and writes bench/results.json."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from crew_hitl.crew.settings import Settings  # noqa: E402
+from crew_hitl.stack import Stack, wait_for_port  # noqa: E402
+from drivers import CrewHitlDriver, ReferenceDriver  # noqa: E402
+from http_client import LeanClient  # noqa: E402
+from receiver import Receiver  # noqa: E402
+
+TOKEN = "bench-token"
+Driver = ReferenceDriver | CrewHitlDriver
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary_ms(values: list[float]) -> dict[str, float]:
+    ms = [v * 1000 for v in values]
+    return {"p50": percentile(ms, 50), "p99": percentile(ms, 99), "n": len(ms)}
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def one_round_trip(driver: Driver, receiver: Receiver) -> tuple[float, float]:
+    """kickoff → first webhook, then reject → next webhook; approve and wait for the end."""
+    start = time.monotonic()
+    run_id = await driver.kickoff()
+    first = await receiver.wait(run_id, 1) - start
+    await asyncio.sleep(0.2)  # a reviewer takes longer than this to read
+    start = time.monotonic()
+    await driver.resume(run_id, False, "Add sources")
+    second = await receiver.wait(run_id, 2) - start
+    await driver.resume(run_id, True, "ok")
+    await driver.wait_done(run_id)
+    return first, second
+
+
+async def latency(drivers: list[Driver], receiver: Receiver, runs: int) -> dict[str, Any]:
+    samples: dict[str, tuple[list[float], list[float]]] = {d.name: ([], []) for d in drivers}
+    for _ in range(runs):
+        for driver in drivers:  # interleaved, so drift on the machine hits both alike
+            first, second = await one_round_trip(driver, receiver)
+            samples[driver.name][0].append(first)
+            samples[driver.name][1].append(second)
+    return {
+        name: {"kickoff_to_webhook_ms": summary_ms(k), "resume_to_webhook_ms": summary_ms(r)}
+        for name, (k, r) in samples.items()
+    }
+
+
+async def full_run(driver: Driver, receiver: Receiver) -> None:
+    run_id = await driver.kickoff()
+    await receiver.wait(run_id, 1, timeout=300)
+    await driver.resume(run_id, False, "Add sources")
+    await receiver.wait(run_id, 2, timeout=300)
+    await driver.resume(run_id, True, "ok")
+    await driver.wait_done(run_id)
+
+
+async def throughput(
+    driver: Driver, receiver: Receiver, runs: int, concurrency: int, pids: dict[str, int]
+) -> dict[str, Any]:
+    """Runs per second with `concurrency` runs in flight, and the CPU each process spent."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def bounded() -> None:
+        async with gate:
+            await full_run(driver, receiver)
+
+    pids = pids | {"bench driver": os.getpid()}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    start = time.monotonic()
+    await asyncio.gather(*(bounded() for _ in range(runs)))
+    elapsed = time.monotonic() - start
+    cpu_ms_per_run = {
+        name: (cpu_seconds(pid) - cpu_before[name]) * 1000 / runs for name, pid in pids.items()
+    }
+    return {"runs_per_s": runs / elapsed, "cpu_ms_per_run": cpu_ms_per_run}
+
+
+async def scale(
+    driver: CrewHitlDriver, api: LeanClient, receiver: Receiver, stack: Stack, runs: int
+) -> dict[str, Any]:
+    gate = asyncio.Semaphore(50)
+    paused: list[str] = []
+
+    async def pause_one() -> None:
+        async with gate:
+            run_id = await driver.kickoff()
+            await receiver.wait(run_id, 1, timeout=600)
+            paused.append(run_id)
+
+    start = time.monotonic()
+    batch = 500
+    for offset in range(0, runs, batch):
+        await asyncio.gather(*(pause_one() for _ in range(min(batch, runs - offset))))
+        print(f"  {len(paused)}/{runs} runs paused", file=sys.stderr, flush=True)
+    kickoff_rate = runs / (time.monotonic() - start)
+    await asyncio.sleep(15)  # at rest
+    worker_pid = stack.processes["worker"].pid
+    api_pid = stack.processes["api"].pid
+    temporal_pid = stack.processes["temporal"].pid
+    rest = {
+        "worker_rss_mb": rss_mb(worker_pid),
+        "api_rss_mb": rss_mb(api_pid),
+        "temporal_rss_mb": rss_mb(temporal_pid),
+    }
+
+    status_times = []
+    for run_id in random.sample(paused, min(300, len(paused))):
+        t0 = time.monotonic()
+        status = await api.get(f"/status/{run_id}")
+        status_times.append(time.monotonic() - t0)
+        assert status["state"] == "PENDING_HUMAN_INPUT", status
+
+    async def resume_time(run_id: str) -> float:
+        t0 = time.monotonic()
+        await driver.resume(run_id, False, "Add sources")
+        return await receiver.wait(run_id, 2) - t0
+
+    cold = [await resume_time(run_id) for run_id in paused[:30]]  # long evicted
+    warm = []
+    for _ in range(30):
+        run_id = await driver.kickoff()
+        await receiver.wait(run_id, 1)
+        await asyncio.sleep(0.2)
+        warm.append(await resume_time(run_id))
+    return {
+        "paused_runs": runs,
+        "kickoff_and_pause_per_s": kickoff_rate,
+        **rest,
+        "status_ms": summary_ms(status_times),
+        "cold_resume_ms": summary_ms(cold),
+        "warm_resume_ms": summary_ms(warm),
+    }
+
+
+def start_stack(workdir: Path) -> tuple[Stack, subprocess.Popen[bytes]]:
+    temporal_port = free_port()
+    settings = Settings(
+        api_token=TOKEN,
+        api_port=free_port(),
+        temporal_port=temporal_port,
+        temporal_ui_port=free_port(),
+        temporal_address=f"127.0.0.1:{temporal_port}",
+        data_dir=workdir / "data",
+        crews_dir=BENCH / "crews",
+        default_crew="review",
+        log_level="WARNING",
+    )
+    stack = Stack(settings, log_dir=workdir / "logs")
+    stack.start_temporal()
+    reference = subprocess.Popen(
+        [
+            sys.executable,
+            str(BENCH / "reference.py"),
+            "worker",
+            "--address",
+            settings.temporal_address,
+        ],
+        stdout=(workdir / "logs" / "reference.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    stack.start_worker()
+    stack.start_api()
+    stack.wait_healthy()
+    wait_for_port(settings.temporal_port, 10, stack.processes["temporal"])
+    return stack, reference
+
+
+def table(results: dict[str, Any]) -> str:
+    ref, ours = results["systems"]["reference"], results["systems"]["crew-hitl"]
+    rows = [("metric", "reference", "crew-hitl", "crew-hitl / reference")]
+    for key, label in (
+        ("kickoff_to_webhook_ms", "kickoff → first webhook"),
+        ("resume_to_webhook_ms", "reject → next webhook"),
+    ):
+        for q in ("p50", "p99"):
+            a, b = ref[key][q], ours[key][q]
+            rows.append((f"{label} {q} (ms)", f"{a:.1f}", f"{b:.1f}", f"{b / a:.2f}"))
+    a, b = ref["runs_per_s"], ours["runs_per_s"]
+    rows.append(("throughput, 50 in flight (runs/s)", f"{a:.1f}", f"{b:.1f}", f"{b / a:.2f}"))
+    for name in ("temporal", "worker", "api", "bench driver"):
+        a = ref["cpu_ms_per_run"].get(name)
+        b = ours["cpu_ms_per_run"].get(name)
+        rows.append(
+            (
+                f"CPU per run, {name} (ms)",
+                f"{a:.1f}" if a is not None else "-",
+                f"{b:.1f}" if b is not None else "-",
+                f"{b / a:.2f}" if a and b is not None else "",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
+    lines.insert(1, "| " + " | ".join("-" * w for w in widths) + " |")
+    scale_result = results.get("scale")
+    if scale_result:
+        cold_over_warm = (
+            scale_result["cold_resume_ms"]["p50"] / scale_result["warm_resume_ms"]["p50"]
+        )
+        pause_rate = scale_result["kickoff_and_pause_per_s"]
+        lines += [
+            "",
+            f"| {scale_result['paused_runs']:,} paused runs | crew-hitl |",
+            "| --- | --- |",
+            f"| worker RSS at rest | {scale_result['worker_rss_mb']:.0f} MB |",
+            f"| API RSS at rest | {scale_result['api_rss_mb']:.0f} MB |",
+            f"| Temporal dev server RSS | {scale_result['temporal_rss_mb']:.0f} MB |",
+            f"| GET /status p50 / p99 | {scale_result['status_ms']['p50']:.1f} / "
+            f"{scale_result['status_ms']['p99']:.1f} ms |",
+            f"| reject → next webhook, evicted run, p50 | "
+            f"{scale_result['cold_resume_ms']['p50']:.1f} ms |",
+            f"| reject → next webhook, cached run, p50 | "
+            f"{scale_result['warm_resume_ms']['p50']:.1f} ms |",
+            f"| cold / warm | {cold_over_warm:.2f} |",
+            f"| kickoff → paused, 50 in flight | {pause_rate:.1f} runs/s |",
+        ]
+    return "\n".join(lines)
+
+
+async def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    stack, reference_worker = start_stack(workdir)
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        address = stack.settings.temporal_address
+        plain = await Client.connect(address)
+        typed = await Client.connect(address, data_converter=pydantic_data_converter)
+        api = LeanClient("127.0.0.1", stack.settings.api_port, TOKEN)
+        try:
+            drivers: list[Driver] = [
+                ReferenceDriver(plain, receiver.url, "reference"),
+                CrewHitlDriver(api, typed, receiver.url),
+            ]
+            print("warming up", file=sys.stderr, flush=True)
+            await latency(drivers, receiver, 3)
+            print(f"latency: {args.latency_runs} runs each, concurrency 1", file=sys.stderr)
+            systems = await latency(drivers, receiver, args.latency_runs)
+            temporal_pid = stack.processes["temporal"].pid
+            pids = {
+                "reference": {"temporal": temporal_pid, "worker": reference_worker.pid},
+                "crew-hitl": {
+                    "temporal": temporal_pid,
+                    "worker": stack.processes["worker"].pid,
+                    "api": stack.processes["api"].pid,
+                },
+            }
+            for driver in drivers:
+                print(f"throughput: {driver.name}", file=sys.stderr, flush=True)
+                systems[driver.name] |= await throughput(
+                    driver, receiver, args.throughput_runs, args.concurrency, pids[driver.name]
+                )
+            results: dict[str, Any] = {"systems": systems}
+            if args.scale_runs:
+                print(f"scale: {args.scale_runs} paused runs", file=sys.stderr, flush=True)
+                results["scale"] = await scale(drivers[1], api, receiver, stack, args.scale_runs)
+        finally:
+            await api.close()
+    finally:
+        reference_worker.terminate()
+        reference_worker.wait()
+        stack.stop()
+    return results
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--latency-runs", type=int, default=40)
+    parser.add_argument("--throughput-runs", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--scale-runs", type=int, default=10_000)
+    parser.add_argument("--output", type=Path, default=BENCH / "results.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="crew-hitl-bench-") as tmp:
+        results = asyncio.run(bench(args, Path(tmp)))
+    results["machine"] = machine()
+    results["settings"] = vars(args) | {"output": str(args.output)}
+    ref, ours = results["systems"]["reference"], results["systems"]["crew-hitl"]
+    results["ratios"] = {
+        "kickoff_to_webhook_p50": ours["kickoff_to_webhook_ms"]["p50"]
+        / ref["kickoff_to_webhook_ms"]["p50"],
+        "resume_to_webhook_p50": ours["resume_to_webhook_ms"]["p50"]
+        / ref["resume_to_webhook_ms"]["p50"],
+        "throughput": ours["runs_per_s"] / ref["runs_per_s"],
+    }
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
