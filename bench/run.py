@@ -324,7 +324,7 @@ def machine() -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--latency-runs", type=int, default=40)
+    parser.add_argument("--latency-runs", type=int, default=100)
     parser.add_argument("--throughput-runs", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--scale-runs", type=int, default=10_000)

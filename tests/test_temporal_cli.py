@@ -100,3 +100,37 @@ def test_cli_signal_for_a_task_not_waiting_is_recorded_as_ignored(stack, api, re
     assert "not waiting" in ignored["reason"]
     assert status["state"] == "PENDING_HUMAN_INPUT"
     assert status["tasks"][0]["rounds"][0]["decision"] is None
+
+
+def test_a_malformed_cli_signal_is_recorded_with_the_reason(stack, api, receiver):
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+    temporal(
+        stack,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        kickoff_id,
+        "--name",
+        "resume",
+        "--input",
+        '{"task_id": "research_task", "is_approve": "yes please"}',
+    )
+    status = wait_status(api, kickoff_id, lambda s: s["ignored_resumes"])
+    [ignored] = status["ignored_resumes"]
+    assert ignored["reason"].startswith("malformed resume: is_approve")
+    assert ignored["is_approve"] is None
+    assert status["state"] == "PENDING_HUMAN_INPUT"
+    approve = '{"task_id": "research_task", "is_approve": true}'
+    temporal(
+        stack,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        kickoff_id,
+        "--name",
+        "resume",
+        "--input",
+        approve,
+    )
+    wait_status(api, kickoff_id, state_is("SUCCESS"))

@@ -234,7 +234,7 @@ class LastExecutedTask(BaseModel):
 class IgnoredResume(BaseModel):
     task_id: str
     round: int | None = None
-    is_approve: bool
+    is_approve: bool | None = None
     reason: str
     reviewer: str | None = None
     received_at: datetime

@@ -11,6 +11,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from crew_hitl.activities.tasks import execute_task
     from crew_hitl.crew import search_attributes as sa
     from crew_hitl.crew.messages import (
@@ -60,8 +62,15 @@ class CrewRunWorkflow:
         return self._record.status()
 
     @workflow.signal(name="resume")
-    def resume(self, signal: ResumeSignal) -> None:
+    def resume(self, payload: Any) -> None:
+        # Decoded here rather than by the converter: a malformed signal (say, from the CLI)
+        # is then recorded as ignored with the reason, instead of silently dropped.
         now = workflow.now()
+        try:
+            signal = ResumeSignal.model_validate(payload)
+        except ValidationError as err:
+            self._record.ignore_malformed(payload, validation_summary(err), now)
+            return
         reason = self._record.why_not_applicable(signal)
         if reason is not None:
             workflow.logger.info("ignored resume for %s: %s", signal.task_id, reason)
@@ -223,6 +232,11 @@ class CrewRunWorkflow:
                 ]
             )
         workflow.set_current_details(current_details(record))
+
+
+def validation_summary(err: ValidationError) -> str:
+    problems = [f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in err.errors()]
+    return "malformed resume: " + "; ".join(problems[:5])
 
 
 def describe_failure(err: BaseException) -> str:

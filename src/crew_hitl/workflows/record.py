@@ -102,6 +102,18 @@ class RunRecord:
             )
         )
 
+    def ignore_malformed(self, payload: object, reason: str, now: datetime) -> None:
+        fields = payload if isinstance(payload, dict) else {}
+        task_id, approve = fields.get("task_id"), fields.get("is_approve")
+        self.ignored.append(
+            IgnoredResume(
+                task_id=task_id if isinstance(task_id, str) else "",
+                is_approve=approve if isinstance(approve, bool) else None,
+                reason=reason,
+                received_at=now,
+            )
+        )
+
     def decide(self, signal: ResumeSignal, now: datetime) -> None:
         """Apply a decision to the pending round; the caller checked it is applicable."""
         assert self.pending is not None
