@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 
-import httpx
+import aiohttp
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
@@ -38,7 +38,7 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 )
 
 
-def build_worker(client: Client, settings: Settings, http: httpx.AsyncClient) -> Worker:
+def build_worker(client: Client, settings: Settings, http: aiohttp.ClientSession) -> Worker:
     box = SecretBox(load_or_create_key(settings.secret_key, settings.data_dir))
     webhooks = WebhookActivities(box, http)
     return Worker(
@@ -56,7 +56,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with httpx.AsyncClient() as http:
+    async with aiohttp.ClientSession() as http:
         worker = build_worker(client, settings, http)
         async with worker:
             log.info(

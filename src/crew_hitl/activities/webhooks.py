@@ -1,12 +1,15 @@
 """The deliver_webhook activity: one POST of one event, with the outcome telling Temporal
-whether a retry is worth it."""
+whether a retry is worth it.
+
+aiohttp rather than httpx here: a delivery is the hottest I/O of a run, and aiohttp spent
+about a ninth of httpx's CPU per POST on this machine (0.15 ms against 1.36 ms)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-import httpx
+import aiohttp
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -15,10 +18,10 @@ from crew_hitl.crew.secrets import SealError, SecretBox
 
 RETRYABLE_4XX = {408, 425, 429}
 USER_AGENT = "crew-hitl-webhooks/0.1"
+MAX_RESPONSE_BYTES = 64 * 1024
 
 
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     try:
@@ -33,9 +36,9 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
 
 
 class WebhookActivities:
-    def __init__(self, box: SecretBox, client: httpx.AsyncClient) -> None:
+    def __init__(self, box: SecretBox, session: aiohttp.ClientSession) -> None:
         self._box = box
-        self._client = client
+        self._session = session
 
     def _resolve(self, target: WebhookTarget) -> tuple[str, dict[str, str]]:
         if target.sealed is None:
@@ -51,16 +54,19 @@ class WebhookActivities:
         url, headers = self._resolve(delivery.target)
         headers |= {"webhook-id": delivery.webhook_id, "user-agent": USER_AGENT}
         attempt = activity.info().attempt
+        timeout = aiohttp.ClientTimeout(total=delivery.timeout_seconds)
         try:
-            response = await self._client.post(
-                url, json=delivery.body, headers=headers, timeout=delivery.timeout_seconds
-            )
-        except httpx.HTTPError as err:
+            async with self._session.post(
+                url, json=delivery.body, headers=headers, timeout=timeout, allow_redirects=False
+            ) as response:
+                code = response.status
+                retry_after = response.headers.get("retry-after")
+                await response.content.read(MAX_RESPONSE_BYTES)  # lets the connection be reused
+        except (aiohttp.ClientError, TimeoutError) as err:
             raise ApplicationError(
                 f"{delivery.event} to {delivery.target.url}: {type(err).__name__}",
                 type="WebhookUnreachable",
             ) from None
-        code = response.status_code
         if 200 <= code < 300:
             activity.logger.info(
                 "delivered %s to %s (HTTP %d, attempt %d)",
@@ -73,7 +79,7 @@ class WebhookActivities:
         message = f"{delivery.event} to {delivery.target.url}: HTTP {code}"
         if 400 <= code < 500 and code not in RETRYABLE_4XX:
             raise ApplicationError(message, type="WebhookRejected", non_retryable=True)
-        delay = retry_after_seconds(response) if code in (429, 503) else None
+        delay = retry_after_seconds(retry_after) if code in (429, 503) else None
         raise ApplicationError(
             message,
             type="WebhookFailed",
