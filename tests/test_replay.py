@@ -17,7 +17,7 @@ from temporalio.worker import Replayer
 from crew_hitl.worker import WORKFLOW_RUNNER
 from crew_hitl.workflows.crew_run import CrewRunWorkflow
 from flow import human_input_request, kickoff, resume, state_is, wait_status
-from test_temporal_cli import temporal
+from test_temporal_cli import signal_resume, temporal
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -46,17 +46,7 @@ def test_a_fresh_reject_approve_history_replays(stack, api, receiver):
     human_input_request(receiver, kickoff_id, 1)
     assert resume(api, kickoff_id, "research_task", False, "More detail").status_code == 200
     human_input_request(receiver, kickoff_id, 2)
-    temporal(
-        stack,
-        "workflow",
-        "signal",
-        "--workflow-id",
-        kickoff_id,
-        "--name",
-        "resume",
-        "--input",
-        '{"task_id": "reporting_task", "is_approve": true}',
-    )
+    signal_resume(stack, kickoff_id, '{"task_id": "reporting_task", "is_approve": true}')
     assert resume(api, kickoff_id, "research_task", True, "Good").status_code == 200
     wait_status(api, kickoff_id, state_is("SUCCESS"))
     receiver.wait_for(

@@ -16,6 +16,22 @@ def temporal(stack, *args: str) -> str:
     return done.stdout
 
 
+def signal_resume(stack, kickoff_id: str, payload: dict | str) -> None:
+    """`temporal workflow signal --name resume` with a JSON object (or raw text) as input."""
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    temporal(
+        stack,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        kickoff_id,
+        "--name",
+        "resume",
+        "--input",
+        text,
+    )
+
+
 def test_cli_signal_resumes_and_cli_query_answers_status(stack, api, receiver):
     kickoff_id = kickoff(api, receiver)
     human_input_request(receiver, kickoff_id, 1)
@@ -43,34 +59,14 @@ def test_cli_signal_resumes_and_cli_query_answers_status(stack, api, receiver):
     assert document["pending_human_input"]["task_id"] == "research_task"
 
     reject = '{"task_id": "research_task", "is_approve": false, "human_feedback": "Add sources"}'
-    temporal(
-        stack,
-        "workflow",
-        "signal",
-        "--workflow-id",
-        kickoff_id,
-        "--name",
-        "resume",
-        "--input",
-        reject,
-    )
+    signal_resume(stack, kickoff_id, reject)
     second = human_input_request(receiver, kickoff_id, 2)
     assert '"Add sources"' in second.body["task_output"]
 
     approve = json.dumps(
         {"task_id": "research_task", "is_approve": True, "human_feedback": "ok", "reviewer": "ops"}
     )
-    temporal(
-        stack,
-        "workflow",
-        "signal",
-        "--workflow-id",
-        kickoff_id,
-        "--name",
-        "resume",
-        "--input",
-        approve,
-    )
+    signal_resume(stack, kickoff_id, approve)
     status = wait_status(api, kickoff_id, state_is("SUCCESS"))
     rounds = status["tasks"][0]["rounds"]
     assert [(r["decision"], r["feedback"]) for r in rounds] == [
@@ -83,17 +79,7 @@ def test_cli_signal_resumes_and_cli_query_answers_status(stack, api, receiver):
 def test_cli_signal_for_a_task_not_waiting_is_recorded_as_ignored(stack, api, receiver):
     kickoff_id = kickoff(api, receiver)
     human_input_request(receiver, kickoff_id, 1)
-    temporal(
-        stack,
-        "workflow",
-        "signal",
-        "--workflow-id",
-        kickoff_id,
-        "--name",
-        "resume",
-        "--input",
-        '{"task_id": "reporting_task", "is_approve": true}',
-    )
+    signal_resume(stack, kickoff_id, '{"task_id": "reporting_task", "is_approve": true}')
     status = wait_status(api, kickoff_id, lambda s: s["ignored_resumes"])
     [ignored] = status["ignored_resumes"]
     assert ignored["task_id"] == "reporting_task"
@@ -105,32 +91,12 @@ def test_cli_signal_for_a_task_not_waiting_is_recorded_as_ignored(stack, api, re
 def test_a_malformed_cli_signal_is_recorded_with_the_reason(stack, api, receiver):
     kickoff_id = kickoff(api, receiver)
     human_input_request(receiver, kickoff_id, 1)
-    temporal(
-        stack,
-        "workflow",
-        "signal",
-        "--workflow-id",
-        kickoff_id,
-        "--name",
-        "resume",
-        "--input",
-        '{"task_id": "research_task", "is_approve": "yes please"}',
-    )
+    signal_resume(stack, kickoff_id, '{"task_id": "research_task", "is_approve": "yes please"}')
     status = wait_status(api, kickoff_id, lambda s: s["ignored_resumes"])
     [ignored] = status["ignored_resumes"]
     assert ignored["reason"].startswith("malformed resume: is_approve")
     assert ignored["is_approve"] is None
     assert status["state"] == "PENDING_HUMAN_INPUT"
     approve = '{"task_id": "research_task", "is_approve": true}'
-    temporal(
-        stack,
-        "workflow",
-        "signal",
-        "--workflow-id",
-        kickoff_id,
-        "--name",
-        "resume",
-        "--input",
-        approve,
-    )
+    signal_resume(stack, kickoff_id, approve)
     wait_status(api, kickoff_id, state_is("SUCCESS"))
