@@ -17,6 +17,8 @@ from receiver import WebhookReceiver, start_receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-token-5f1c"
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+ROTATED_SECRET = "whsec_c2Vjb25kLXNlY3JldC1mb3Itcm90YXRpb24="
 
 
 def free_port() -> int:
@@ -45,9 +47,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         temporal_address=f"127.0.0.1:{temporal_port}",
         data_dir=tmp / "data",
         crews_dir=crews_dir(tmp),
-        webhook_initial_interval=0.2,
-        webhook_max_interval=1.0,
-        webhook_max_attempts=4,
+        webhook_retry_schedule="0.2,0.5,1,2",
+        webhook_secret=f"{WEBHOOK_SECRET},{ROTATED_SECRET}",
         webhook_timeout=5,
         status_query_timeout=2,
     )

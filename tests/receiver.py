@@ -18,6 +18,8 @@ class Received:
     body: dict[str, Any]
     raw: bytes
 
+    received_at: float = 0.0
+
     @property
     def event(self) -> str:
         return self.body.get("event", "")
@@ -27,8 +29,8 @@ class Received:
 class WebhookReceiver:
     server: ThreadingHTTPServer
     requests: list[Received] = field(default_factory=list)
-    # path -> list of status codes to answer in turn (the last one repeats)
-    answers: dict[str, list[int]] = field(default_factory=dict)
+    # path -> answers in turn (the last one repeats): a status code, or (code, headers)
+    answers: dict[str, list[int | tuple[int, dict[str, str]]]] = field(default_factory=dict)
     condition: threading.Condition = field(default_factory=threading.Condition)
 
     @property
@@ -39,14 +41,15 @@ class WebhookReceiver:
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
-    def record(self, received: Received) -> int:
+    def record(self, received: Received) -> tuple[int, dict[str, str]]:
         with self.condition:
             self.requests.append(received)
             self.condition.notify_all()
-            codes = self.answers.get(received.path)
-            if not codes:
-                return 200
-            return codes.pop(0) if len(codes) > 1 else codes[0]
+            answers = self.answers.get(received.path)
+            if not answers:
+                return 200, {}
+            answer = answers.pop(0) if len(answers) > 1 else answers[0]
+            return answer if isinstance(answer, tuple) else (answer, {})
 
     def matching(self, predicate: Callable[[Received], bool]) -> list[Received]:
         with self.condition:
@@ -71,7 +74,7 @@ class WebhookReceiver:
         return self.matching(lambda r: r.body.get("kickoff_id") == kickoff_id)
 
 
-def start_receiver() -> WebhookReceiver:
+def start_receiver(port: int = 0) -> WebhookReceiver:
     holder: dict[str, WebhookReceiver] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -81,18 +84,19 @@ def start_receiver() -> WebhookReceiver:
                 body = json.loads(raw)
             except ValueError:
                 body = {}
-            received = Received(
-                self.path, {k.lower(): v for k, v in self.headers.items()}, body, raw
-            )
-            code = holder["receiver"].record(received)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            received = Received(self.path, headers, body, raw, time.monotonic())
+            code, extra = holder["receiver"].record(received)
             self.send_response(code)
+            for name, value in extra.items():
+                self.send_header(name, value)
             self.send_header("content-length", "0")
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     receiver = WebhookReceiver(server)
     holder["receiver"] = receiver

@@ -12,6 +12,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from crew_hitl.activities.signing import parse_secrets
 from crew_hitl.activities.tasks import execute_task
 from crew_hitl.activities.webhooks import WebhookActivities
 from crew_hitl.crew.logs import configure_logging
@@ -40,7 +41,7 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 
 def build_worker(client: Client, settings: Settings, http: aiohttp.ClientSession) -> Worker:
     box = SecretBox(load_or_create_key(settings.secret_key, settings.data_dir))
-    webhooks = WebhookActivities(box, http)
+    webhooks = WebhookActivities(box, http, parse_secrets(settings.webhook_secret))
     return Worker(
         client,
         task_queue=settings.task_queue,

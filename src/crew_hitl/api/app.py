@@ -107,9 +107,7 @@ def run_input(request: Request, body: KickoffRequest, crew: CrewSpec) -> CrewRun
         webhooks=webhooks,
         resume_url=f"{settings.resume_base_url}/resume",
         webhook_retry=RetrySettings(
-            max_attempts=settings.webhook_max_attempts,
-            initial_interval_seconds=settings.webhook_initial_interval,
-            max_interval_seconds=settings.webhook_max_interval,
+            schedule_seconds=settings.retry_schedule(),
             timeout_seconds=settings.webhook_timeout,
         ),
     )

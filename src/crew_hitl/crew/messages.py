@@ -96,10 +96,13 @@ class WebhookTargets(BaseModel):
     crew: WebhookTarget | None = None
 
 
+DEFAULT_RETRY_SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+
+
 class RetrySettings(BaseModel):
-    max_attempts: int = 10
-    initial_interval_seconds: float = 1.0
-    max_interval_seconds: float = 300.0
+    """Seconds to wait before each retry (the first attempt is immediate)."""
+
+    schedule_seconds: list[float] = DEFAULT_RETRY_SCHEDULE
     timeout_seconds: float = 15.0
 
 
@@ -109,6 +112,21 @@ class DeliverWebhookInput(BaseModel):
     event: str
     body: dict[str, Any]
     timeout_seconds: float = 15.0
+    retry_schedule: list[float] = DEFAULT_RETRY_SCHEDULE
+
+
+class DeliveryRecord(BaseModel):
+    """One event's delivery, as /status shows it (the URL without credentials or query)."""
+
+    event: str
+    url: str
+    webhook_id: str
+    state: Literal["pending", "delivered", "gave_up", "skipped"] = "pending"
+    attempts: int = 0
+    last_status: int | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+    gave_up_at: datetime | None = None
 
 
 class DeliveryResult(BaseModel):
@@ -250,6 +268,7 @@ class StatusDocument(BaseModel):
     tasks: list[TaskProgress] = []
     last_executed_task: LastExecutedTask | None = None
     ignored_resumes: list[IgnoredResume] = []
+    deliveries: list[DeliveryRecord] = []
     result: str | None = None
     error: str | None = None
     degraded: str | None = None

@@ -26,9 +26,9 @@ class Settings(BaseModel):
     secret_key: str = ""
     status_query_timeout: float = 3.0
     webhook_timeout: float = 15.0
-    webhook_max_attempts: int = 10
-    webhook_initial_interval: float = 1.0
-    webhook_max_interval: float = 300.0
+    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    webhook_secret: str = ""
+    webhook_allow: str = ""
     log_level: str = "INFO"
 
     @classmethod
@@ -48,6 +48,9 @@ class Settings(BaseModel):
     @property
     def resume_base_url(self) -> str:
         return (self.public_url or self.api_url).rstrip("/")
+
+    def retry_schedule(self) -> list[float]:
+        return [float(part) for part in self.webhook_retry_schedule.split(",") if part.strip()]
 
     def tokens(self) -> list[str]:
         return [t.strip() for t in self.api_token.split(",") if t.strip()]

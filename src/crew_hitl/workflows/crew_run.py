@@ -43,7 +43,7 @@ class CrewRunWorkflow:
         self._run = run
         self._record = RunRecord(run)
         self._webhooks = run.webhooks.model_copy()
-        self._outbox = Outbox(run.webhook_retry)
+        self._outbox = Outbox(run.webhook_retry, self._record.deliveries)
         self._decision: ResumeSignal | None = None
         self._published: tuple[str, str | None] = (RunState.RUNNING.value, None)
 

@@ -1,5 +1,6 @@
 """Webhook events leave a run through the outbox: each is one deliver_webhook activity,
-started without holding up the run, in order per endpoint, and awaited before the run ends."""
+started without holding up the run, in order per endpoint, and awaited before the run ends.
+Each event has a row in `deliveries` that says how it went."""
 
 from __future__ import annotations
 
@@ -9,55 +10,93 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from crew_hitl.activities.webhooks import WebhookActivities
-    from crew_hitl.crew.messages import DeliverWebhookInput, RetrySettings, WebhookTarget
+    from crew_hitl.activities.webhooks import FINAL_ERRORS, WebhookActivities
+    from crew_hitl.crew.messages import (
+        DeliverWebhookInput,
+        DeliveryRecord,
+        DeliveryResult,
+        RetrySettings,
+        WebhookTarget,
+    )
 
 
 class Outbox:
-    def __init__(self, retry: RetrySettings) -> None:
+    def __init__(self, retry: RetrySettings, deliveries: list[DeliveryRecord]) -> None:
         self._retry = retry
+        self._deliveries = deliveries
         self._tails: dict[str, asyncio.Task[None]] = {}
+        self._gone: set[str] = set()
 
     def send(self, target: WebhookTarget | None, event: str, body: dict[str, Any]) -> None:
         if target is None:
             return
+        record = DeliveryRecord(
+            event=event, url=target.url, webhook_id=f"msg_{workflow.uuid4().hex}"
+        )
+        self._deliveries.append(record)
+        if target.url in self._gone:
+            record.state = "skipped"
+            record.last_error = "the endpoint answered 410 Gone earlier in this run"
+            return
         delivery = DeliverWebhookInput(
             target=target,
-            webhook_id=f"msg_{workflow.uuid4().hex}",
+            webhook_id=record.webhook_id,
             event=event,
             body=body,
             timeout_seconds=self._retry.timeout_seconds,
+            retry_schedule=self._retry.schedule_seconds,
         )
         previous = self._tails.get(target.url)
-        self._tails[target.url] = asyncio.create_task(self._deliver(previous, delivery))
+        self._tails[target.url] = asyncio.create_task(self._deliver(previous, delivery, record))
 
     async def drain(self) -> None:
         if self._tails:
             await asyncio.wait(list(self._tails.values()))
 
-    async def _deliver(self, previous: asyncio.Task[None] | None, delivery: DeliverWebhookInput):
+    async def _deliver(
+        self,
+        previous: asyncio.Task[None] | None,
+        delivery: DeliverWebhookInput,
+        record: DeliveryRecord,
+    ) -> None:
         if previous is not None and not previous.done():
             await asyncio.wait([previous])
-        retry = self._retry
+        if delivery.target.url in self._gone:
+            record.state = "skipped"
+            record.last_error = "the endpoint answered 410 Gone earlier in this run"
+            return
         try:
-            await workflow.execute_activity_method(
+            result: DeliveryResult = await workflow.execute_activity_method(
                 WebhookActivities.deliver_webhook,
                 delivery,
-                start_to_close_timeout=timedelta(seconds=retry.timeout_seconds + 5),
+                start_to_close_timeout=timedelta(seconds=delivery.timeout_seconds + 5),
                 retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=retry.initial_interval_seconds),
-                    maximum_interval=timedelta(seconds=retry.max_interval_seconds),
-                    maximum_attempts=retry.max_attempts,
-                    non_retryable_error_types=["WebhookRejected", "SealError"],
+                    maximum_attempts=len(delivery.retry_schedule) + 1,
+                    non_retryable_error_types=FINAL_ERRORS,
                 ),
             )
         except ActivityError as err:
-            workflow.logger.warning(
-                "gave up delivering %s to %s: %s",
-                delivery.event,
-                delivery.target.url,
-                err.cause or err,
-            )
+            self._gave_up(record, err)
+            return
+        record.state = "delivered"
+        record.attempts = result.attempts
+        record.last_status = result.status_code
+        record.delivered_at = workflow.now()
+
+    def _gave_up(self, record: DeliveryRecord, err: ActivityError) -> None:
+        cause = err.cause
+        details = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else {}
+        details = details if isinstance(details, dict) else {}
+        record.state = "gave_up"
+        record.attempts = int(details.get("attempt") or 0)
+        record.last_status = details.get("status")
+        record.last_error = str(details.get("error") or getattr(cause, "message", err))
+        record.gave_up_at = workflow.now()
+        if isinstance(cause, ApplicationError) and cause.type == "WebhookGone":
+            self._gone.add(record.url)
+        workflow.logger.warning(
+            "gave up delivering %s to %s: %s", record.event, record.url, record.last_error
+        )

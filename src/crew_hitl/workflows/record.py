@@ -11,6 +11,7 @@ with workflow.unsafe.imports_passed_through():
     from crew_hitl.crew.messages import (
         ContextItem,
         CrewRunInput,
+        DeliveryRecord,
         IgnoredResume,
         LastExecutedTask,
         PendingHumanInput,
@@ -35,6 +36,7 @@ class RunRecord:
         self.pending: PendingHumanInput | None = None
         self.notes: list[str] = []
         self.ignored: list[IgnoredResume] = []
+        self.deliveries: list[DeliveryRecord] = []
         self.last_executed: LastExecutedTask | None = None
         self.result: str | None = None
         self.error: str | None = None
@@ -151,6 +153,7 @@ class RunRecord:
             tasks=list(self.tasks.values()),
             last_executed_task=self.last_executed,
             ignored_resumes=self.ignored,
+            deliveries=self.deliveries,
             result=self.result,
             error=self.error,
         )
