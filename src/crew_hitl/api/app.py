@@ -19,6 +19,7 @@ from crew_hitl.api.auth import require_token
 from crew_hitl.api.errors import ApiError, install_error_handlers
 from crew_hitl.api.runs import describe_run, query_status, workers_polling
 from crew_hitl.api.temporal import TemporalConnection
+from crew_hitl.api.webhook_guard import WebhookGuard
 from crew_hitl.crew import search_attributes as sa
 from crew_hitl.crew.messages import (
     CrewRunInput,
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.temporal = TemporalConnection(settings)
     app.state.box = SecretBox(load_or_create_key(settings.secret_key, settings.data_dir))
     app.state.crews = CrewRegistry.load(settings.crews_dir)
+    app.state.guard = WebhookGuard.from_setting(settings.webhook_allow)
     for name, error in app.state.crews.errors.items():
         log.error("crew %s not loaded: %s", name, error)
     install_error_handlers(app)
@@ -88,6 +90,20 @@ def seal_webhooks(box: SecretBox, body: WebhookUrls) -> WebhookTargets:
         step=seal(body.stepWebhookUrl),
         crew=seal(body.crewWebhookUrl),
     )
+
+
+async def check_webhook_urls(request: Request, body: WebhookUrls) -> None:
+    guard: WebhookGuard = request.app.state.guard
+    urls = {
+        "taskWebhookUrl": body.taskWebhookUrl,
+        "stepWebhookUrl": body.stepWebhookUrl,
+        "crewWebhookUrl": body.crewWebhookUrl,
+    }
+    if isinstance(body, KickoffRequest) and body.humanInputWebhook is not None:
+        urls["humanInputWebhook.url"] = body.humanInputWebhook.url
+    for field, url in urls.items():
+        if url is not None:
+            await guard.check(field, str(url))
 
 
 def run_input(request: Request, body: KickoffRequest, crew: CrewSpec) -> CrewRunInput:
@@ -151,6 +167,7 @@ def install_routes(app: FastAPI) -> None:
                 error="missing_inputs",
                 missing=missing,
             )
+        await check_webhook_urls(request, body)
         run = run_input(request, body, crew)
         client = await client_of(request)
         await client.start_workflow(
@@ -171,6 +188,7 @@ def install_routes(app: FastAPI) -> None:
 
     @app.post("/resume")
     async def resume(request: Request, body: ResumeRequest, caller: Caller) -> ResumeResponse:
+        await check_webhook_urls(request, body)
         client = await client_of(request)
         info = await describe_run(client, body.execution_id)
         if info.finished or info.state != RunState.PENDING_HUMAN_INPUT:
