@@ -6,8 +6,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from crew_hitl.activities.offline import run_offline
+from crew_hitl.activities.webhooks import retry_after_seconds
 from crew_hitl.crew.messages import ContextItem, ExecuteTaskInput
 from crew_hitl.crew.secrets import SealError, SecretBox
+from crew_hitl.crew.settings import Settings
 from crew_hitl.crew.spec import AgentSpec, TaskSpec
 from crew_hitl.crew.targets import display_url, sealed_target
 
@@ -53,3 +55,32 @@ def test_offline_output_quotes_every_feedback_verbatim():
     assert "- earlier: first line" in result.output
     assert result.steps[0].result == result.output
     assert run_offline(task_input).output == result.output
+
+
+@pytest.mark.parametrize(
+    "header,expected",
+    [
+        ("2", 2.0),
+        ("0", 0.0),
+        ("-5", 0.0),
+        ("inf", 3600.0),
+        ("nan", None),
+        ("Wed, 21 Oct 2099 07:28:00 GMT", 3600.0),
+        ("Wed, 21 Oct 2015 07:28:00 -0000", None),  # a naive date: use the schedule
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_retry_after_is_parsed_and_capped(header, expected):
+    assert retry_after_seconds(header, ceiling=3600.0) == expected
+
+
+def test_unknown_executor_is_refused_at_load():
+    with pytest.raises(ValueError, match="unknown executor 'llm'"):
+        AgentSpec(name="a", executor="llm")
+
+
+def test_a_bad_retry_schedule_is_refused_at_start():
+    with pytest.raises(ValueError, match="seconds separated by commas"):
+        Settings(webhook_retry_schedule="5,soon")

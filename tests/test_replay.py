@@ -14,7 +14,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from crew_hitl.worker import WORKFLOW_RUNNER
+from crew_hitl.worker import STRICT_WORKFLOW_RUNNER
 from crew_hitl.workflows.crew_run import CrewRunWorkflow
 from flow import human_input_request, kickoff, resume, state_is, wait_status
 from test_temporal_cli import signal_resume, temporal
@@ -27,7 +27,7 @@ def replay(history_json: str, workflow_id: str) -> None:
     replayer = Replayer(
         workflows=[CrewRunWorkflow],
         data_converter=pydantic_data_converter,
-        workflow_runner=WORKFLOW_RUNNER,
+        workflow_runner=STRICT_WORKFLOW_RUNNER,
     )
     asyncio.run(replayer.replay_workflow(history))
 

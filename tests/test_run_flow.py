@@ -186,6 +186,7 @@ def test_stop_cancels_a_paused_run(api, receiver):
     assert answer.json() == {"status": "stopped", "kickoff_id": kickoff_id}
     status = wait_status(api, kickoff_id, state_is("STOPPED"))
     assert status["pending_human_input"] is None
+    assert status["tasks"][0]["status"] == "stopped"
     assert api.post(f"/stop/{kickoff_id}").status_code == 409
     assert resume(api, kickoff_id, "research_task", True).status_code == 409
 

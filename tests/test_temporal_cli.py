@@ -100,3 +100,13 @@ def test_a_malformed_cli_signal_is_recorded_with_the_reason(stack, api, receiver
     approve = '{"task_id": "research_task", "is_approve": true}'
     signal_resume(stack, kickoff_id, approve)
     wait_status(api, kickoff_id, state_is("SUCCESS"))
+
+
+def test_a_cli_signal_without_input_is_ignored_and_the_run_goes_on(stack, api, receiver):
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+    temporal(stack, "workflow", "signal", "--workflow-id", kickoff_id, "--name", "resume")
+    status = wait_status(api, kickoff_id, lambda s: s["ignored_resumes"])
+    assert status["ignored_resumes"][0]["reason"].startswith("malformed resume")
+    signal_resume(stack, kickoff_id, '{"task_id": "research_task", "is_approve": true}')
+    wait_status(api, kickoff_id, state_is("SUCCESS"))

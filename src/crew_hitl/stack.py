@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from crew_hitl.crew import search_attributes as sa
+from crew_hitl.crew.secrets import load_or_create_key
 from crew_hitl.crew.settings import PREFIX, Settings
 
 TOKEN_FILE = "api_token"
@@ -133,6 +134,9 @@ class Stack:
         raise RuntimeError(f"the API at {self.settings.api_url} is not healthy after {timeout}s")
 
     def start(self) -> None:
+        # Made here once, so the API (which seals webhook targets) and the worker (which
+        # opens them) read the same key.
+        load_or_create_key(self.settings.secret_key, self.settings.data_dir)
         self.start_temporal()
         self.start_worker()
         self.start_api()

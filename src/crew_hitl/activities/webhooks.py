@@ -26,23 +26,36 @@ MAX_RESPONSE_BYTES = 64 * 1024
 FINAL_ERRORS = ["WebhookRejected", "WebhookGone", "WebhookGaveUp", "SealError"]
 
 
-def retry_after_seconds(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None, ceiling: float) -> float | None:
+    """A Retry-After header (seconds or an HTTP date) as seconds, at most `ceiling`: the
+    receiver may ask for a pause, not for the event to be held for years."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = parsedate_to_datetime(value)
+            seconds = (when - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if seconds != seconds:  # NaN
         return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return min(max(0.0, seconds), ceiling)
 
 
 def failure(message: str, kind: str, attempt: int, status: int | None, **options) -> Exception:
     details = {"attempt": attempt, "status": status, "error": message}
     return ApplicationError(message, details, type=kind, **options)
+
+
+async def drain(response: aiohttp.ClientResponse) -> None:
+    """Read a small body so the connection can serve the next event; drop a large one."""
+    length = response.content_length
+    if length is not None and length <= MAX_RESPONSE_BYTES:
+        await response.read()
+    else:
+        response.close()
 
 
 class WebhookActivities:
@@ -88,7 +101,11 @@ class WebhookActivities:
             ) as response:
                 code = response.status
                 retry_after = response.headers.get("retry-after")
-                await response.content.read(MAX_RESPONSE_BYTES)  # lets the connection be reused
+                await drain(response)
+        except aiohttp.InvalidURL:
+            raise failure(
+                f"{where}: invalid URL", "WebhookRejected", attempt, None, non_retryable=True
+            ) from None
         except (aiohttp.ClientError, TimeoutError) as err:
             raise self._again(delivery, attempt, f"{where}: {type(err).__name__}", None) from None
         if 200 <= code < 300:
@@ -97,9 +114,13 @@ class WebhookActivities:
         message = f"{where}: HTTP {code}"
         if code == 410:
             raise failure(message, "WebhookGone", attempt, code, non_retryable=True)
+        if 300 <= code < 400:
+            message += " (redirects are not followed)"
+            raise failure(message, "WebhookRejected", attempt, code, non_retryable=True)
         if 400 <= code < 500 and code not in RETRYABLE_4XX:
             raise failure(message, "WebhookRejected", attempt, code, non_retryable=True)
-        delay = retry_after_seconds(retry_after) if code in (429, 503) else None
+        ceiling = max(delivery.retry_schedule, default=0.0)
+        delay = retry_after_seconds(retry_after, ceiling) if code in (429, 503) else None
         raise self._again(delivery, attempt, message, code, delay)
 
     def _again(

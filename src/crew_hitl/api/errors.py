@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 log = logging.getLogger("crew_hitl.api")
 
@@ -71,6 +71,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RPCError)
     async def temporal_error(_: Request, exc: RPCError) -> JSONResponse:
         log.warning("Temporal call failed: %s", exc.message)
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            # The run closed between the API's check and its signal or cancel.
+            return error_response(409, "conflict", f"the run is no longer open: {exc.message}")
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+            return error_response(422, "invalid_request", f"Temporal refused it: {exc.message}")
         return error_response(503, "temporal_unavailable", f"Temporal: {exc.message}")
 
     @app.exception_handler(Exception)

@@ -13,7 +13,12 @@ from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueRequest,
     DescribeWorkflowExecutionRequest,
 )
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+)
 from temporalio.converter import decode_typed_search_attributes
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -96,6 +101,8 @@ async def query_status(client: Client, kickoff_id: str, timeout: float) -> Statu
         if err.status == RPCStatusCode.NOT_FOUND:
             raise ApiError(404, f"no run with id {kickoff_id!r}") from None
         reason = f"no worker answered the status query ({err.message})"
+    except WorkflowQueryFailedError as err:
+        reason = f"the run could not answer the status query ({err.message})"
     info = await describe_run(client, kickoff_id)
     return await status_from_server(client, info, reason)
 

@@ -13,6 +13,7 @@ from crew_hitl.api.errors import ApiError
 from crew_hitl.crew.settings import Settings
 
 log = logging.getLogger("crew_hitl.api")
+CONNECT_TIMEOUT = 5.0
 
 
 class TemporalConnection:
@@ -38,12 +39,15 @@ class TemporalConnection:
     async def _connect(self) -> Client:
         address = self._settings.temporal_address
         try:
-            return await Client.connect(
-                address,
-                namespace=self._settings.temporal_namespace,
-                data_converter=pydantic_data_converter,
+            return await asyncio.wait_for(
+                Client.connect(
+                    address,
+                    namespace=self._settings.temporal_namespace,
+                    data_converter=pydantic_data_converter,
+                ),
+                CONNECT_TIMEOUT,
             )
-        except RuntimeError as err:
+        except (RuntimeError, TimeoutError) as err:
             raise ApiError(
                 503, f"Temporal at {address} does not answer: {err}", "temporal_unavailable"
             ) from None

@@ -222,6 +222,7 @@ class TaskStatus(StrEnum):
     AWAITING_REVIEW = "awaiting_review"
     COMPLETED = "completed"
     FAILED = "failed"
+    STOPPED = "stopped"
 
 
 class TaskProgress(BaseModel):

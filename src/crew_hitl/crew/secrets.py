@@ -7,6 +7,7 @@ nor /status ever holds a credential in plaintext.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -19,16 +20,25 @@ class SealError(Exception):
 
 
 def load_or_create_key(configured: str, data_dir: Path) -> bytes:
+    """The configured key, else the data dir's, made once. Safe when the API and the worker
+    start at the same moment: the file appears whole (written aside, then linked) or not at
+    all, and whoever links second reads the first one's key."""
     if configured:
         return configured.encode()
     path = data_dir / KEY_FILE
-    if path.exists():
-        return path.read_bytes().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key()
-    path.touch(mode=0o600)
-    path.write_bytes(key)
-    return key
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        aside = data_dir / f".{KEY_FILE}.{os.getpid()}"
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(Fernet.generate_key())
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass
+        finally:
+            aside.unlink()
+    return path.read_bytes().strip()
 
 
 class SecretBox:

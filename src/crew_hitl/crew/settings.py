@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 PREFIX = "CREW_HITL_"
 
@@ -30,6 +30,17 @@ class Settings(BaseModel):
     webhook_secret: str = ""
     webhook_allow: str = ""
     log_level: str = "INFO"
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_is_seconds(cls, value: str) -> str:
+        try:
+            waits = [float(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise ValueError("give seconds separated by commas, e.g. 5,300,1800") from None
+        if any(wait < 0 or wait != wait for wait in waits):
+            raise ValueError("waits must be zero or more seconds")
+        return value
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

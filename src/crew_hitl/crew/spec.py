@@ -8,10 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_MAX_REVIEW_ROUNDS = 10
+KNOWN_EXECUTORS = ("offline",)
+
+
+def known_executor(value: str | None) -> str | None:
+    if value is not None and value not in KNOWN_EXECUTORS:
+        raise ValueError(f"unknown executor {value!r} (known: {', '.join(KNOWN_EXECUTORS)})")
+    return value
 
 
 class CrewLoadError(Exception):
@@ -29,6 +36,8 @@ class AgentSpec(BaseModel):
     max_tokens: int | None = None
     base_url: str | None = None
 
+    _executor = field_validator("executor")(known_executor)
+
 
 class TaskSpec(BaseModel):
     name: str
@@ -39,6 +48,8 @@ class TaskSpec(BaseModel):
     context: list[str] | None = None
     max_review_rounds: int = Field(default=DEFAULT_MAX_REVIEW_ROUNDS, ge=1)
     executor: str | None = None
+
+    _executor = field_validator("executor")(known_executor)
 
 
 class CrewSpec(BaseModel):

@@ -25,8 +25,9 @@ with workflow.unsafe.imports_passed_through():
         WebhookTarget,
     )
     from crew_hitl.crew.spec import TaskSpec
-    from crew_hitl.workflows.outbox import Outbox
-    from crew_hitl.workflows.record import RunRecord
+
+from crew_hitl.workflows.outbox import Outbox
+from crew_hitl.workflows.record import RunRecord
 
 TASK_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=["UnknownExecutor"])
 TASK_TIMEOUT = timedelta(minutes=5)
@@ -62,14 +63,20 @@ class CrewRunWorkflow:
         return self._record.status()
 
     @workflow.signal(name="resume")
-    def resume(self, payload: Any) -> None:
-        # Decoded here rather than by the converter: a malformed signal (say, from the CLI)
-        # is then recorded as ignored with the reason, instead of silently dropped.
+    def resume(self, payload: Any = None, *extra: Any) -> None:
+        # Decoded here rather than by the converter, and tolerant of a missing or extra
+        # argument: a malformed signal (say, from the CLI) is recorded as ignored with the
+        # reason, instead of dropped or, worse, failing the workflow task for good.
         now = workflow.now()
         try:
             signal = ResumeSignal.model_validate(payload)
         except ValidationError as err:
             self._record.ignore_malformed(payload, validation_summary(err), now)
+            return
+        if extra:
+            self._record.ignore_malformed(
+                payload, "malformed resume: give one JSON object as --input", now
+            )
             return
         reason = self._record.why_not_applicable(signal)
         if reason is not None:
@@ -178,8 +185,7 @@ class CrewRunWorkflow:
         )
 
     async def _stop(self) -> None:
-        self._record.state = RunState.STOPPED
-        self._record.pending = None
+        self._record.stop()
         self._publish()
         workflow.logger.info("run %s stopped", self._run.kickoff_id)
         await self._outbox.drain()

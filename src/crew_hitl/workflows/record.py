@@ -134,6 +134,12 @@ class RunRecord:
         if approval is not None and approval.feedback:
             self.notes.append(approval.feedback)
 
+    def stop(self) -> None:
+        self.state = RunState.STOPPED
+        self.pending = None
+        if self.current_task and self.tasks[self.current_task].status != TaskStatus.COMPLETED:
+            self.tasks[self.current_task].status = TaskStatus.STOPPED
+
     def fail(self, error: str) -> None:
         self.state = RunState.FAILED
         self.error = error
