@@ -59,7 +59,12 @@ class CrewRunWorkflow:
                 raise
             return await self._fail(describe_failure(err))
         self._finish()
-        await self._outbox.drain()
+        try:
+            await self._outbox.drain()
+        except asyncio.CancelledError:
+            # Only a direct cancel reaches here (/stop refuses a finished run): the run has
+            # succeeded, so it ends as such and the deliveries still under way are dropped.
+            workflow.logger.warning("cancelled while sending the last webhooks of a finished run")
         return self._record.status()
 
     @workflow.signal(name="resume")

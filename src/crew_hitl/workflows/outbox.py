@@ -54,7 +54,7 @@ class Outbox:
 
     async def drain(self) -> None:
         if self._tails:
-            await asyncio.wait(list(self._tails.values()))
+            await workflow.wait(list(self._tails.values()))
 
     async def _deliver(
         self,
@@ -63,7 +63,7 @@ class Outbox:
         record: DeliveryRecord,
     ) -> None:
         if previous is not None and not previous.done():
-            await asyncio.wait([previous])
+            await workflow.wait([previous])
         if delivery.target.url in self._gone:
             record.state = "skipped"
             record.last_error = "the endpoint answered 410 Gone earlier in this run"
