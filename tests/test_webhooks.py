@@ -44,6 +44,7 @@ def test_a_receiver_that_refuses_connections_then_returns_gets_the_event(api, re
     try:
         [request] = late.wait_for(lambda r: r.body.get("kickoff_id") == kickoff_id, timeout=10)
         delay = request.received_at - refused_until
+        print(f"delivered {delay:.2f}s after the receiver came back")
         status = wait_status(
             api, kickoff_id, lambda s: any(d["state"] == "delivered" for d in s["deliveries"])
         )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError
@@ -17,7 +20,13 @@ from temporalio.service import RPCError
 from crew_hitl import WORKFLOW_TYPE
 from crew_hitl.api.auth import require_token
 from crew_hitl.api.errors import ApiError, install_error_handlers
-from crew_hitl.api.runs import describe_run, query_status, workers_polling
+from crew_hitl.api.runs import (
+    RunQueryError,
+    describe_run,
+    query_events,
+    query_status,
+    workers_polling,
+)
 from crew_hitl.api.temporal import TemporalConnection
 from crew_hitl.api.webhook_guard import WebhookGuard
 from crew_hitl.crew import search_attributes as sa
@@ -42,6 +51,8 @@ from crew_hitl.crew.spec import CrewRegistry, CrewSpec
 from crew_hitl.crew.targets import sealed_target
 
 log = logging.getLogger("crew_hitl.api")
+MAX_WAIT_SECONDS = 60.0
+POLL_SECONDS = 0.2
 Caller = Annotated[str, Depends(require_token)]
 
 
@@ -127,6 +138,26 @@ def run_input(request: Request, body: KickoffRequest, crew: CrewSpec) -> CrewRun
             timeout_seconds=settings.webhook_timeout,
         ),
     )
+
+
+async def event_stream(
+    request: Request, client: Client, kickoff_id: str, last_id: str | None
+) -> AsyncIterator[str]:
+    timeout = request.app.state.settings.status_query_timeout
+    while not await request.is_disconnected():
+        try:
+            page = await query_events(client, kickoff_id, last_id, timeout)
+        except RunQueryError as err:
+            yield f": waiting for the run to answer ({err})\n\n"
+            await asyncio.sleep(1.0)
+            continue
+        for item in page.events:
+            last_id = item.id
+            data = json.dumps(item.data, ensure_ascii=False)
+            yield f"id: {item.id}\nevent: {item.event}\ndata: {data}\n\n"
+        if page.finished:
+            return
+        await asyncio.sleep(POLL_SECONDS)
 
 
 def install_routes(app: FastAPI) -> None:
@@ -223,9 +254,37 @@ def install_routes(app: FastAPI) -> None:
         )
 
     @app.get("/status/{kickoff_id}")
-    async def status(request: Request, kickoff_id: str, _: Caller) -> StatusDocument:
+    async def status(
+        request: Request,
+        kickoff_id: str,
+        _: Caller,
+        wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0,
+        since: Annotated[int | None, Query(ge=0)] = None,
+    ) -> StatusDocument:
+        """With `wait`, a long-poll: answers once the run's `version` passes `since` (or at
+        the timeout, unchanged)."""
+        client = await client_of(request)
         timeout = request.app.state.settings.status_query_timeout
-        return await query_status(await client_of(request), kickoff_id, timeout)
+        document = await query_status(client, kickoff_id, timeout)
+        deadline = time.monotonic() + wait
+        while since is not None and document.version <= since and document.degraded is None:
+            if time.monotonic() >= deadline or await request.is_disconnected():
+                break
+            await asyncio.sleep(POLL_SECONDS)
+            document = await query_status(client, kickoff_id, timeout)
+        return document
+
+    @app.get("/events/{kickoff_id}")
+    async def events(request: Request, kickoff_id: str, _: Caller) -> StreamingResponse:
+        """Server-sent events: the run's events from its first (or after `Last-Event-ID`),
+        ending after its last."""
+        client = await client_of(request)
+        await describe_run(client, kickoff_id)  # 404 before the stream starts
+        last_id = request.headers.get("last-event-id") or None
+        stream = event_stream(request, client, kickoff_id, last_id)
+        return StreamingResponse(
+            stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
 
     @app.post("/stop/{kickoff_id}")
     async def stop(request: Request, kickoff_id: str, _: Caller) -> StopResponse:

@@ -26,6 +26,7 @@ from crew_hitl.api.errors import ApiError
 from crew_hitl.crew import search_attributes as sa
 from crew_hitl.crew.messages import (
     TERMINAL_STATES,
+    EventsPage,
     PendingHumanInput,
     RunState,
     StatusDocument,
@@ -105,6 +106,26 @@ async def query_status(client: Client, kickoff_id: str, timeout: float) -> Statu
         reason = f"the run could not answer the status query ({err.message})"
     info = await describe_run(client, kickoff_id)
     return await status_from_server(client, info, reason)
+
+
+class RunQueryError(Exception):
+    """The run did not answer a query (no worker, or it could not)."""
+
+
+async def query_events(
+    client: Client, kickoff_id: str, after: str | None, timeout: float
+) -> EventsPage:
+    handle = client.get_workflow_handle(kickoff_id)
+    try:
+        return await handle.query(
+            "events", after, result_type=EventsPage, rpc_timeout=timedelta(seconds=timeout)
+        )
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise ApiError(404, f"no run with id {kickoff_id!r}") from None
+        raise RunQueryError(err.message) from None
+    except WorkflowQueryFailedError as err:
+        raise RunQueryError(err.message) from None
 
 
 async def status_from_server(client: Client, info: RunInfo, reason: str) -> StatusDocument:

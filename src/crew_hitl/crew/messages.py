@@ -272,4 +272,19 @@ class StatusDocument(BaseModel):
     deliveries: list[DeliveryRecord] = []
     result: str | None = None
     error: str | None = None
+    version: int = 0
     degraded: str | None = None
+
+
+class RunEvent(BaseModel):
+    """One event of a run, as its webhook carries it; `id` is the webhook-id."""
+
+    id: str
+    event: str
+    data: dict[str, Any]
+
+
+class EventsPage(BaseModel):
+    events: list[RunEvent]
+    finished: bool
+    version: int

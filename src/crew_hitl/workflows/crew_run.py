@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from crew_hitl.crew import search_attributes as sa
     from crew_hitl.crew.messages import (
         CrewRunInput,
+        EventsPage,
         ExecuteTaskInput,
         ResumeSignal,
         RunState,
@@ -44,7 +45,7 @@ class CrewRunWorkflow:
         self._run = run
         self._record = RunRecord(run)
         self._webhooks = run.webhooks.model_copy()
-        self._outbox = Outbox(run.webhook_retry, self._record.deliveries)
+        self._outbox = Outbox(run.webhook_retry, self._record)
         self._decision: ResumeSignal | None = None
         self._published: tuple[str, str | None] = (RunState.RUNNING.value, None)
 
@@ -95,6 +96,11 @@ class CrewRunWorkflow:
     @workflow.query(name="status")
     def status(self) -> StatusDocument:
         return self._record.status()
+
+    @workflow.query(name="events")
+    def events(self, after: str | None = None) -> EventsPage:
+        """The run's events after the one with this id (all of them without one)."""
+        return self._record.events_after(after)
 
     async def _run_task(self, task: TaskSpec) -> None:
         while True:
@@ -177,9 +183,7 @@ class CrewRunWorkflow:
 
     def _finish(self) -> None:
         record = self._record
-        record.state = RunState.SUCCESS
-        record.current_task = None
-        record.result = record.last_executed.output if record.last_executed else ""
+        record.finish()
         self._publish()
         workflow.logger.info("run %s succeeded", self._run.kickoff_id)
         self._send(

@@ -22,21 +22,24 @@ with workflow.unsafe.imports_passed_through():
         WebhookTarget,
     )
 
+from crew_hitl.workflows.record import RunRecord
+
 
 class Outbox:
-    def __init__(self, retry: RetrySettings, deliveries: list[DeliveryRecord]) -> None:
+    def __init__(self, retry: RetrySettings, record: RunRecord) -> None:
         self._retry = retry
-        self._deliveries = deliveries
+        self._record = record
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._gone: set[str] = set()
 
     def send(self, target: WebhookTarget | None, event: str, body: dict[str, Any]) -> None:
+        """Log the event for /events, and deliver it when its webhook is configured."""
+        webhook_id = f"msg_{workflow.uuid4().hex}"
+        self._record.log_event(webhook_id, event, body)
         if target is None:
             return
-        record = DeliveryRecord(
-            event=event, url=target.url, webhook_id=f"msg_{workflow.uuid4().hex}"
-        )
-        self._deliveries.append(record)
+        record = DeliveryRecord(event=event, url=target.url, webhook_id=webhook_id)
+        self._record.deliveries.append(record)
         if target.url in self._gone:
             record.state = "skipped"
             record.last_error = "the endpoint answered 410 Gone earlier in this run"
@@ -85,6 +88,7 @@ class Outbox:
         record.attempts = result.attempts
         record.last_status = result.status_code
         record.delivered_at = workflow.now()
+        self._record.touch()
 
     def _gave_up(self, record: DeliveryRecord, err: ActivityError) -> None:
         cause = err.cause
@@ -97,6 +101,7 @@ class Outbox:
         record.gave_up_at = workflow.now()
         if isinstance(cause, ApplicationError) and cause.type == "WebhookGone":
             self._gone.add(record.url)
+        self._record.touch()
         workflow.logger.warning(
             "gave up delivering %s to %s: %s", record.event, record.url, record.last_error
         )

@@ -4,20 +4,24 @@ Pure bookkeeping; the workflow decides, this remembers."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from crew_hitl.crew.messages import (
+        TERMINAL_STATES,
         ContextItem,
         CrewRunInput,
         DeliveryRecord,
+        EventsPage,
         IgnoredResume,
         LastExecutedTask,
         PendingHumanInput,
         Progress,
         ResumeSignal,
         ReviewRound,
+        RunEvent,
         RunState,
         StatusDocument,
         TaskProgress,
@@ -37,9 +41,30 @@ class RunRecord:
         self.notes: list[str] = []
         self.ignored: list[IgnoredResume] = []
         self.deliveries: list[DeliveryRecord] = []
+        self.events: list[RunEvent] = []
+        self.version = 0
         self.last_executed: LastExecutedTask | None = None
         self.result: str | None = None
         self.error: str | None = None
+
+    def touch(self) -> None:
+        """Something a client can see changed: long-polls and event streams wake up."""
+        self.version += 1
+
+    def log_event(self, event_id: str, event: str, data: dict[str, Any]) -> None:
+        self.events.append(RunEvent(id=event_id, event=event, data=data))
+        self.touch()
+
+    def events_after(self, event_id: str | None) -> EventsPage:
+        start = 0
+        if event_id is not None:
+            ids = [e.id for e in self.events]
+            start = ids.index(event_id) + 1 if event_id in ids else 0
+        return EventsPage(
+            events=self.events[start:],
+            finished=self.state in TERMINAL_STATES,
+            version=self.version,
+        )
 
     def progress_of(self, task_id: str) -> TaskProgress:
         return self.tasks[task_id]
@@ -48,6 +73,7 @@ class RunRecord:
         self.current_task = task_id
         progress = self.tasks[task_id]
         progress.status = TaskStatus.RUNNING
+        self.touch()
         return len(progress.rounds) + 1
 
     def context_for(self, task: TaskSpec) -> list[ContextItem]:
@@ -74,6 +100,7 @@ class RunRecord:
         self.last_executed = LastExecutedTask(task_id=task_id, output=output)
         if self.crew.task(task_id).human_input:
             progress.rounds.append(ReviewRound(round=round_number, output=output))
+        self.touch()
 
     def await_review(self, task_id: str, round_number: int, output: str, now: datetime) -> None:
         self.state = RunState.PENDING_HUMAN_INPUT
@@ -81,6 +108,7 @@ class RunRecord:
         self.pending = PendingHumanInput(
             task_id=task_id, round=round_number, output=output, since=now
         )
+        self.touch()
 
     def why_not_applicable(self, signal: ResumeSignal) -> str | None:
         pending = self.pending
@@ -103,6 +131,7 @@ class RunRecord:
                 received_at=now,
             )
         )
+        self.touch()
 
     def ignore_malformed(self, payload: object, reason: str, now: datetime) -> None:
         fields = payload if isinstance(payload, dict) else {}
@@ -115,6 +144,7 @@ class RunRecord:
                 received_at=now,
             )
         )
+        self.touch()
 
     def decide(self, signal: ResumeSignal, now: datetime) -> None:
         """Apply a decision to the pending round; the caller checked it is applicable."""
@@ -126,6 +156,7 @@ class RunRecord:
         review.decided_at = now
         self.pending = None
         self.state = RunState.RUNNING
+        self.touch()
 
     def complete_task(self, task_id: str) -> None:
         progress = self.tasks[task_id]
@@ -133,12 +164,20 @@ class RunRecord:
         approval = progress.rounds[-1] if progress.rounds else None
         if approval is not None and approval.feedback:
             self.notes.append(approval.feedback)
+        self.touch()
 
     def stop(self) -> None:
         self.state = RunState.STOPPED
         self.pending = None
         if self.current_task and self.tasks[self.current_task].status != TaskStatus.COMPLETED:
             self.tasks[self.current_task].status = TaskStatus.STOPPED
+        self.touch()
+
+    def finish(self) -> None:
+        self.state = RunState.SUCCESS
+        self.current_task = None
+        self.result = self.last_executed.output if self.last_executed else ""
+        self.touch()
 
     def fail(self, error: str) -> None:
         self.state = RunState.FAILED
@@ -146,6 +185,7 @@ class RunRecord:
         if self.current_task and self.tasks[self.current_task].status != TaskStatus.COMPLETED:
             self.tasks[self.current_task].status = TaskStatus.FAILED
         self.pending = None
+        self.touch()
 
     def status(self) -> StatusDocument:
         completed = sum(1 for t in self.tasks.values() if t.status == TaskStatus.COMPLETED)
@@ -162,4 +202,5 @@ class RunRecord:
             deliveries=self.deliveries,
             result=self.result,
             error=self.error,
+            version=self.version,
         )

@@ -1,0 +1,102 @@
+"""Told without a public endpoint: a long-polling /status and a server-sent-events stream."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+
+from flow import human_input_request, kickoff, resume, state_is, wait_status
+
+
+def read_events(api: httpx.Client, kickoff_id: str, last_id: str | None = None) -> list[dict]:
+    """Every event of the stream until the server ends it."""
+    headers = {"Last-Event-ID": last_id} if last_id else {}
+    events, current = [], {}
+    with api.stream("GET", f"/events/{kickoff_id}", headers=headers, timeout=30) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if not line:
+                if "id" in current:
+                    events.append(current)
+                current = {}
+            elif not line.startswith(":"):
+                field, _, value = line.partition(": ")
+                current[field] = json.loads(value) if field == "data" else value
+    return events
+
+
+def test_long_poll_answers_as_soon_as_the_run_changes(api, receiver):
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+    version = wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))["version"]
+
+    def reject_soon() -> None:
+        time.sleep(0.8)
+        resume(api, kickoff_id, "research_task", False, "more")
+
+    threading.Thread(target=reject_soon).start()
+    started = time.monotonic()
+    answer = api.get(f"/status/{kickoff_id}", params={"wait": 20, "since": version})
+    waited = time.monotonic() - started
+    assert answer.status_code == 200
+    assert answer.json()["version"] > version
+    assert 0.6 < waited < 5
+
+
+def test_long_poll_times_out_with_the_unchanged_status(api, receiver):
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+    status = wait_status(
+        api, kickoff_id, lambda s: s["deliveries"] and s["deliveries"][0]["state"] == "delivered"
+    )
+    started = time.monotonic()
+    answer = api.get(f"/status/{kickoff_id}", params={"wait": 1, "since": status["version"]})
+    assert 0.9 < time.monotonic() - started < 4
+    assert answer.json()["version"] == status["version"]
+    assert api.get(f"/status/{kickoff_id}", params={"wait": 61}).status_code == 422
+
+
+def test_event_stream_replays_a_finished_run_and_ends(api, receiver):
+    kickoff_id = kickoff(api, receiver, taskWebhookUrl=receiver.url("/task"))
+    hitl = human_input_request(receiver, kickoff_id, 1)
+    assert resume(api, kickoff_id, "research_task", True).status_code == 200
+    wait_status(api, kickoff_id, state_is("SUCCESS"))
+    events = read_events(api, kickoff_id)
+    assert [e["event"] for e in events] == [
+        "agent_step",
+        "human_input_requested",
+        "task_completed",
+        "agent_step",
+        "task_completed",
+        "crew_completed",
+    ]
+    assert len({e["id"] for e in events}) == len(events)
+    assert events[1]["id"] == hitl.headers["webhook-id"]
+    assert events[1]["data"]["task_output"] == hitl.body["task_output"]
+    assert events[-1]["data"]["result"] == api.get(f"/status/{kickoff_id}").json()["result"]
+
+    after_second = read_events(api, kickoff_id, last_id=events[1]["id"])
+    assert after_second == events[2:]
+
+
+def test_event_stream_follows_a_live_run(api, receiver):
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+
+    def approve_soon() -> None:
+        time.sleep(1.0)
+        resume(api, kickoff_id, "research_task", True)
+
+    threading.Thread(target=approve_soon).start()
+    events = read_events(api, kickoff_id)
+    assert events[0]["event"] == "agent_step"
+    assert events[-1]["event"] == "crew_completed"
+    assert "human_input_requested" in [e["event"] for e in events]
+
+
+def test_event_stream_of_an_unknown_run_is_404(api):
+    assert api.get("/events/no-such-run").status_code == 404
