@@ -126,3 +126,25 @@ def test_a_giving_up_delivery_never_fails_the_run(api, receiver):
     assert status["state"] == "PENDING_HUMAN_INPUT"
     assert resume(api, kickoff_id, "research_task", True).status_code == 200
     wait_status(api, kickoff_id, state_is("SUCCESS"))
+
+
+def test_events_to_one_endpoint_arrive_in_the_order_they_happened(api, receiver):
+    # The first event (agent_step) fails once; the next (human_input_requested) waits for it.
+    receiver.answers["/ordered"] = [503, 200]
+    url = receiver.url("/ordered")
+    kickoff_id = kickoff(api, receiver, humanInputWebhook={"url": url}, stepWebhookUrl=url)
+    arrivals = receiver.wait_for(
+        lambda r: r.path == "/ordered" and r.body["kickoff_id"] == kickoff_id, count=3
+    )
+    assert [r.event for r in arrivals] == ["agent_step", "agent_step", "human_input_requested"]
+    assert arrivals[0].headers["webhook-id"] == arrivals[1].headers["webhook-id"]
+
+
+def test_a_slow_endpoint_does_not_hold_up_another_run(api, receiver):
+    receiver.answers["/stuck"] = [500]
+    stuck = kickoff(api, receiver, humanInputWebhook={"url": receiver.url("/stuck")})
+    receiver.wait_for(lambda r: r.path == "/stuck" and r.body["kickoff_id"] == stuck)
+    other = kickoff(api, receiver)
+    started = time.monotonic()
+    human_input_request(receiver, other, 1, timeout=5)
+    assert time.monotonic() - started < 2
