@@ -90,9 +90,9 @@ async def latency(
     drivers: list[Driver], receiver: Receiver, runs: int, block: int = 10
 ) -> dict[str, Any]:
     """Concurrency 1, the systems taking turns in blocks of `block` runs, so drift on the
-    machine hits both alike. (Turns of one run each made the dev server hand crew-hitl's
-    first workflow task over 20-45 ms late for long stretches: an interaction of two workers
-    alternating on one SQLite server, seen neither in blocks nor with either system alone.)"""
+    machine hits both alike. (The dev server sometimes takes 20-100 ms to hand a new run's
+    first workflow task to its worker, in stretches; turns of one run each concentrated the
+    stalls on one system, blocks spread them.)"""
     samples: dict[str, list[list[float]]] = {d.name: [[], [], []] for d in drivers}
     for start in range(0, runs, block):
         for driver in drivers:
