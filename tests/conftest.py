@@ -13,10 +13,12 @@ import pytest
 
 from crew_hitl.crew.settings import Settings
 from crew_hitl.stack import Stack
+from model_server import ModelServer, start_model_server
 from receiver import WebhookReceiver, start_receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-token-5f1c"
+MODEL_KEY = "sk-test-model-key-31f7"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ROTATED_SECRET = "whsec_c2Vjb25kLXNlY3JldC1mb3Itcm90YXRpb24="
 
@@ -36,7 +38,14 @@ def crews_dir(tmp: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def model_server() -> Iterator[ModelServer]:
+    running = start_model_server()
+    yield running
+    running.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, model_server: ModelServer) -> Settings:
     tmp = tmp_path_factory.mktemp("stack")
     temporal_port = free_port()
     return Settings(
@@ -51,6 +60,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         webhook_secret=f"{WEBHOOK_SECRET},{ROTATED_SECRET}",
         webhook_timeout=5,
         status_query_timeout=2,
+        llm_base_url=model_server.base_url,
+        llm_api_key=MODEL_KEY,
     )
 
 

@@ -77,8 +77,8 @@ def test_retry_after_is_parsed_and_capped(header, expected):
 
 
 def test_unknown_executor_is_refused_at_load():
-    with pytest.raises(ValueError, match="unknown executor 'llm'"):
-        AgentSpec(name="a", executor="llm")
+    with pytest.raises(ValueError, match="unknown executor 'shell'"):
+        AgentSpec(name="a", executor="shell")
 
 
 def test_a_bad_retry_schedule_is_refused_at_start():

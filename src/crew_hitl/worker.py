@@ -7,13 +7,14 @@ import logging
 import signal
 
 import aiohttp
+import httpx
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from crew_hitl.activities.signing import parse_secrets
-from crew_hitl.activities.tasks import execute_task
+from crew_hitl.activities.tasks import TaskActivities
 from crew_hitl.activities.webhooks import WebhookActivities
 from crew_hitl.crew.logs import configure_logging
 from crew_hitl.crew.secrets import SecretBox, load_or_create_key
@@ -44,15 +45,18 @@ STRICT_WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 )
 
 
-def build_worker(client: Client, settings: Settings, http: aiohttp.ClientSession) -> Worker:
+def build_worker(
+    client: Client, settings: Settings, http: aiohttp.ClientSession, models: httpx.AsyncClient
+) -> Worker:
     box = SecretBox(load_or_create_key(settings.secret_key, settings.data_dir))
     webhooks = WebhookActivities(box, http, parse_secrets(settings.webhook_secret))
+    tasks = TaskActivities(settings, models)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[CrewRunWorkflow],
         workflow_runner=WORKFLOW_RUNNER,
-        activities=[execute_task, webhooks.deliver_webhook],
+        activities=[tasks.execute_task, webhooks.deliver_webhook],
     )
 
 
@@ -62,8 +66,8 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with aiohttp.ClientSession() as http:
-        worker = build_worker(client, settings, http)
+    async with aiohttp.ClientSession() as http, httpx.AsyncClient() as models:
+        worker = build_worker(client, settings, http, models)
         async with worker:
             log.info(
                 "worker polling task queue %r at %s", settings.task_queue, settings.temporal_address

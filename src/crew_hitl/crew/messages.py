@@ -199,9 +199,23 @@ class AgentStep(BaseModel):
     result: str = ""
 
 
+class TokenUsage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+        )
+
+
 class TaskResult(BaseModel):
     output: str
     steps: list[AgentStep] = []
+    token_usage: TokenUsage = TokenUsage()
 
 
 # ---------------------------------------------------------------- status
@@ -231,6 +245,7 @@ class TaskProgress(BaseModel):
     status: TaskStatus = TaskStatus.PENDING
     output: str | None = None
     rounds: list[ReviewRound] = []
+    token_usage: TokenUsage = TokenUsage()
 
 
 class PendingHumanInput(BaseModel):
@@ -272,6 +287,7 @@ class StatusDocument(BaseModel):
     deliveries: list[DeliveryRecord] = []
     result: str | None = None
     error: str | None = None
+    token_usage: TokenUsage = TokenUsage()
     version: int = 0
     degraded: str | None = None
 

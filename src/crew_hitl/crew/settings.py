@@ -29,6 +29,10 @@ class Settings(BaseModel):
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
     webhook_secret: str = ""
     webhook_allow: str = ""
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    llm_timeout: float = 300.0
+    max_output_bytes: int = 256 * 1024
     log_level: str = "INFO"
 
     @field_validator("webhook_retry_schedule")
@@ -51,6 +55,12 @@ class Settings(BaseModel):
             if PREFIX + name.upper() in env
         }
         return cls.model_validate(values)
+
+    def model_endpoint(self) -> tuple[str, str]:
+        """Base URL and key of the OpenAI-compatible endpoint (OPENAI_* as fallbacks)."""
+        base = self.llm_base_url or os.environ.get("OPENAI_BASE_URL", "")
+        key = self.llm_api_key or os.environ.get("OPENAI_API_KEY", "")
+        return (base or "https://api.openai.com/v1").rstrip("/"), key
 
     @property
     def api_url(self) -> str:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_MAX_REVIEW_ROUNDS = 10
-KNOWN_EXECUTORS = ("offline",)
+KNOWN_EXECUTORS = ("offline", "llm")
 
 
 def known_executor(value: str | None) -> str | None:
@@ -30,13 +30,18 @@ class AgentSpec(BaseModel):
     role: str = ""
     goal: str = ""
     backstory: str = ""
-    executor: str = "offline"
+    executor: str | None = None
     llm: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
     base_url: str | None = None
 
     _executor = field_validator("executor")(known_executor)
+
+
+def executor_for(task: TaskSpec, agent: AgentSpec) -> str:
+    """The task's own executor, else its agent's; an agent naming a model uses `llm`."""
+    return task.executor or agent.executor or ("llm" if agent.llm else "offline")
 
 
 class TaskSpec(BaseModel):

@@ -13,7 +13,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from crew_hitl.activities.tasks import execute_task
+    from crew_hitl.activities.tasks import FINAL_ERRORS, TaskActivities
     from crew_hitl.crew import search_attributes as sa
     from crew_hitl.crew.messages import (
         CrewRunInput,
@@ -25,13 +25,21 @@ with workflow.unsafe.imports_passed_through():
         TaskResult,
         WebhookTarget,
     )
-    from crew_hitl.crew.spec import TaskSpec
+    from crew_hitl.crew.spec import TaskSpec, executor_for
 
 from crew_hitl.workflows.outbox import Outbox
 from crew_hitl.workflows.record import RunRecord
 
-TASK_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=["UnknownExecutor"])
+TASK_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=FINAL_ERRORS)
 TASK_TIMEOUT = timedelta(minutes=5)
+MODEL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=6,
+    non_retryable_error_types=FINAL_ERRORS,
+)
+MODEL_CALL_TIMEOUT = timedelta(minutes=10)
+HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 
 
 class ReviewLimitReached(Exception):
@@ -106,7 +114,7 @@ class CrewRunWorkflow:
         while True:
             round_number = self._record.start_round(task.name)
             result = await self._execute(task, round_number)
-            self._record.record_output(task.name, round_number, result.output)
+            self._record.record_output(task.name, round_number, result)
             self._emit_steps(task, result)
             if not task.human_input:
                 break
@@ -140,15 +148,25 @@ class CrewRunWorkflow:
             round=round_number,
         )
         workflow.logger.info("running %s round %d", task.name, round_number)
-        # The offline executor is quick: as a local activity it runs inside the workflow task
-        # that asked for it, saving two server hops per round while keeping its retry policy
-        # (the result is a marker in history). Search attributes are published when the run
-        # next waits, not before this short step.
-        return await workflow.execute_local_activity(
-            execute_task,
+        if executor_for(task, task_input.agent) == "offline":
+            # The offline executor is quick: as a local activity it runs inside the workflow
+            # task that asked for it, saving two server hops per round while keeping its
+            # retry policy (the result is a marker in history). Search attributes are
+            # published when the run next waits, not before this short step.
+            return await workflow.execute_local_activity_method(
+                TaskActivities.execute_task,
+                task_input,
+                start_to_close_timeout=TASK_TIMEOUT,
+                retry_policy=TASK_RETRY,
+            )
+        # A model call may take minutes: a regular activity that heartbeats.
+        self._publish()
+        return await workflow.execute_activity_method(
+            TaskActivities.execute_task,
             task_input,
-            start_to_close_timeout=TASK_TIMEOUT,
-            retry_policy=TASK_RETRY,
+            start_to_close_timeout=MODEL_CALL_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=MODEL_RETRY,
         )
 
     def _await_review(self, task: TaskSpec, round_number: int, output: str) -> None:
@@ -190,7 +208,7 @@ class CrewRunWorkflow:
             self._webhooks.crew,
             "crew_completed",
             result=record.result,
-            token_usage={"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            token_usage=record.token_usage.model_dump(),
         )
 
     async def _stop(self) -> None:

@@ -25,7 +25,9 @@ with workflow.unsafe.imports_passed_through():
         RunState,
         StatusDocument,
         TaskProgress,
+        TaskResult,
         TaskStatus,
+        TokenUsage,
     )
     from crew_hitl.crew.spec import TaskSpec
 
@@ -46,6 +48,7 @@ class RunRecord:
         self.last_executed: LastExecutedTask | None = None
         self.result: str | None = None
         self.error: str | None = None
+        self.token_usage = TokenUsage()
 
     def touch(self) -> None:
         """Something a client can see changed: long-polls and event streams wake up."""
@@ -94,9 +97,12 @@ class RunRecord:
             if r.decision == "rejected" and r.feedback is not None
         ]
 
-    def record_output(self, task_id: str, round_number: int, output: str) -> None:
+    def record_output(self, task_id: str, round_number: int, result: TaskResult) -> None:
+        output = result.output
         progress = self.tasks[task_id]
         progress.output = output
+        progress.token_usage = progress.token_usage + result.token_usage
+        self.token_usage = self.token_usage + result.token_usage
         self.last_executed = LastExecutedTask(task_id=task_id, output=output)
         if self.crew.task(task_id).human_input:
             progress.rounds.append(ReviewRound(round=round_number, output=output))
@@ -202,5 +208,6 @@ class RunRecord:
             deliveries=self.deliveries,
             result=self.result,
             error=self.error,
+            token_usage=self.token_usage,
             version=self.version,
         )
