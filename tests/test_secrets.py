@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from conftest import ROTATED_SECRET, TOKEN, WEBHOOK_SECRET
+from conftest import MODEL_KEY, ROTATED_SECRET, TOKEN, WEBHOOK_SECRET
 from flow import human_input_request, kickoff, resume, state_is, wait_status
 from test_temporal_cli import temporal
 
@@ -43,7 +43,7 @@ def test_credentials_never_reach_history_status_or_logs(stack, api, receiver):
 
     basic_encoded = base64.b64encode(f"u:{PASSWORD}".encode()).decode()
     signing = [WEBHOOK_SECRET, ROTATED_SECRET, WEBHOOK_SECRET.removeprefix("whsec_")]
-    secrets = [BEARER, PASSWORD, basic_encoded, URL_SECRET, TOKEN, *signing]
+    secrets = [BEARER, PASSWORD, basic_encoded, URL_SECRET, TOKEN, MODEL_KEY, *signing]
     places = {
         "status": api.get(f"/status/{bearer_run}").text + api.get(f"/status/{basic_run}").text,
         "history": temporal(stack, "workflow", "show", "--workflow-id", bearer_run, "-o", "json")
