@@ -3,6 +3,7 @@ webhook receiver on loopback."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -67,6 +68,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory, model_server: ModelServer
 
 @pytest.fixture(scope="session")
 def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # The worker imports the python executor's test functions (tests/crew_functions.py).
+    tests_dir = str(ROOT / "tests")
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (tests_dir, os.environ.get("PYTHONPATH", "")) if p
+    )
     running = Stack(settings, log_dir=tmp_path_factory.mktemp("logs"))
     try:
         running.start()

@@ -1,5 +1,5 @@
 """The execute_task activity: runs one task round through the executor its task or agent
-names (offline, or llm)."""
+names (offline, llm, or python:package.module:function)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from temporalio.exceptions import ApplicationError
 
 from crew_hitl.activities.llm import run_llm
 from crew_hitl.activities.offline import run_offline
+from crew_hitl.activities.python_executor import run_python
 from crew_hitl.crew.messages import ExecuteTaskInput, TaskResult
 from crew_hitl.crew.settings import Settings
 from crew_hitl.crew.spec import executor_for
 
 # Error types a retry cannot mend.
-FINAL_ERRORS = ["UnknownExecutor", "ModelRefused", "OutputTooLarge"]
+FINAL_ERRORS = ["UnknownExecutor", "ModelRefused", "OutputTooLarge", "PythonExecutorUnavailable"]
 
 
 class TaskActivities:
@@ -51,6 +52,8 @@ class TaskActivities:
             return await run_llm(
                 task_input, self._http, self._base_url, self._api_key, self._timeout
             )
+        if name.startswith("python:"):
+            return await run_python(name, task_input)
         raise ApplicationError(
             f"unknown executor {name!r} for task {task_input.task.name!r}",
             type="UnknownExecutor",

@@ -12,13 +12,14 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_MAX_REVIEW_ROUNDS = 10
-KNOWN_EXECUTORS = ("offline", "llm")
+KNOWN_EXECUTORS = ("offline", "llm", "python:package.module:function")
+PYTHON_EXECUTOR = re.compile(r"^python:[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 def known_executor(value: str | None) -> str | None:
-    if value is not None and value not in KNOWN_EXECUTORS:
-        raise ValueError(f"unknown executor {value!r} (known: {', '.join(KNOWN_EXECUTORS)})")
-    return value
+    if value is None or value in ("offline", "llm") or PYTHON_EXECUTOR.match(value):
+        return value
+    raise ValueError(f"unknown executor {value!r} (known: {', '.join(KNOWN_EXECUTORS)})")
 
 
 class CrewLoadError(Exception):

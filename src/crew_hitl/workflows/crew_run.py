@@ -38,6 +38,11 @@ MODEL_RETRY = RetryPolicy(
     maximum_attempts=6,
     non_retryable_error_types=FINAL_ERRORS,
 )
+PYTHON_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_attempts=3,
+    non_retryable_error_types=FINAL_ERRORS,
+)
 MODEL_CALL_TIMEOUT = timedelta(minutes=10)
 HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 
@@ -159,14 +164,16 @@ class CrewRunWorkflow:
                 start_to_close_timeout=TASK_TIMEOUT,
                 retry_policy=TASK_RETRY,
             )
-        # A model call may take minutes: a regular activity that heartbeats.
+        # A model call or user code may take minutes: a regular activity (the model call
+        # heartbeats; user code gets a timeout instead).
         self._publish()
+        is_model = executor_for(task, task_input.agent) == "llm"
         return await workflow.execute_activity_method(
             TaskActivities.execute_task,
             task_input,
             start_to_close_timeout=MODEL_CALL_TIMEOUT,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=MODEL_RETRY,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT if is_model else None,
+            retry_policy=MODEL_RETRY if is_model else PYTHON_RETRY,
         )
 
     def _await_review(self, task: TaskSpec, round_number: int, output: str) -> None:
