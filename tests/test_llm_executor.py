@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from conftest import MODEL_KEY
 from flow import human_input_request, kickoff, resume, state_is, wait_status
 from model_server import completion
@@ -14,7 +16,7 @@ def start(api, receiver, subject: str, **extra) -> str:
 
 
 def test_the_reviewers_feedback_reaches_the_model_verbatim(api, receiver, model_server):
-    kickoff_id = start(api, receiver, "tides-fb")
+    kickoff_id = start(api, receiver, "tides-fb", stepWebhookUrl=receiver.url("/steps"))
     first = human_input_request(receiver, kickoff_id, 1)
     feedback = 'Cite the 2024 tide tables, and keep "spring tide" in quotes.'
     assert resume(api, kickoff_id, "draft_task", False, feedback).status_code == 200
@@ -34,6 +36,12 @@ def test_the_reviewers_feedback_reaches_the_model_verbatim(api, receiver, model_
     assert retry[-1]["role"] == "user" and "Revise" in retry[-1]["content"]
     assert second.body["task_output"].startswith("Completion")
     assert model_server.headers[-1]["authorization"] == f"Bearer {MODEL_KEY}"
+    steps = receiver.wait_for(
+        lambda r: r.event == "agent_step" and r.body["kickoff_id"] == kickoff_id, count=2
+    )
+    assert {"role": "user", "content": feedback} in json.loads(steps[1].body["prompt"])
+    assert steps[1].body["result"] == second.body["task_output"]
+    assert "tokens" in steps[1].body["thought"]
 
 
 def test_token_usage_adds_up_per_task_and_run(api, receiver, model_server):
