@@ -14,12 +14,14 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from crew_hitl import WORKFLOW_TYPE
 from crew_hitl.api.auth import require_token
 from crew_hitl.api.errors import ApiError, install_error_handlers
+from crew_hitl.api.limits import BodyLimit
 from crew_hitl.api.runs import (
     RunQueryError,
     describe_run,
@@ -52,6 +54,7 @@ from crew_hitl.crew.targets import sealed_target
 
 log = logging.getLogger("crew_hitl.api")
 MAX_WAIT_SECONDS = 60.0
+IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c3f57-6a43-4f0e-9d1e-2f8c6c1c7a10")
 POLL_SECONDS = 0.2
 Caller = Annotated[str, Depends(require_token)]
 
@@ -74,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("crew %s not loaded: %s", name, error)
     install_error_handlers(app)
     install_routes(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     return app
 
 
@@ -117,7 +121,18 @@ async def check_webhook_urls(request: Request, body: WebhookUrls) -> None:
             await guard.check(field, str(url))
 
 
-def run_input(request: Request, body: KickoffRequest, crew: CrewSpec) -> CrewRunInput:
+def kickoff_id_for(caller: str, idempotency_key: str | None) -> str:
+    """A new id, or with an Idempotency-Key the same id for every retry of that kickoff."""
+    if not idempotency_key:
+        return str(uuid.uuid4())
+    if len(idempotency_key) > 255:
+        raise ApiError(422, "Idempotency-Key: at most 255 characters")
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{caller}\n{idempotency_key}"))
+
+
+def run_input(
+    request: Request, body: KickoffRequest, crew: CrewSpec, kickoff_id: str
+) -> CrewRunInput:
     settings: Settings = request.app.state.settings
     box: SecretBox = request.app.state.box
     webhooks = seal_webhooks(box, body)
@@ -127,7 +142,7 @@ def run_input(request: Request, body: KickoffRequest, crew: CrewSpec) -> CrewRun
             box, str(body.humanInputWebhook.url), auth.model_dump() if auth else None
         )
     return CrewRunInput(
-        kickoff_id=str(uuid.uuid4()),
+        kickoff_id=kickoff_id,
         crew=crew.interpolated(body.inputs),
         inputs=body.inputs,
         meta=body.meta,
@@ -137,6 +152,25 @@ def run_input(request: Request, body: KickoffRequest, crew: CrewSpec) -> CrewRun
             schedule_seconds=settings.retry_schedule(),
             timeout_seconds=settings.webhook_timeout,
         ),
+    )
+
+
+async def start_run(client: Client, request: Request, run: CrewRunInput, crew: CrewSpec) -> None:
+    """Start the run; a kickoff id already used (same Idempotency-Key) raises
+    WorkflowAlreadyStartedError."""
+    await client.start_workflow(
+        WORKFLOW_TYPE,
+        run,
+        id=run.kickoff_id,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        task_queue=request.app.state.settings.task_queue,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.CREW_NAME, crew.name),
+                SearchAttributePair(sa.CREW_STATE, RunState.RUNNING.value),
+            ]
+        ),
+        static_summary=f"crew {crew.name}",
     )
 
 
@@ -188,7 +222,7 @@ def install_routes(app: FastAPI) -> None:
         return InputsResponse(inputs=crew_named(request, crew).placeholders())
 
     @app.post("/kickoff")
-    async def kickoff(request: Request, body: KickoffRequest, _: Caller) -> KickoffResponse:
+    async def kickoff(request: Request, body: KickoffRequest, caller: Caller) -> KickoffResponse:
         crew = crew_named(request, body.crew)
         missing = crew.missing_inputs(body.inputs)
         if missing:
@@ -199,21 +233,15 @@ def install_routes(app: FastAPI) -> None:
                 missing=missing,
             )
         await check_webhook_urls(request, body)
-        run = run_input(request, body, crew)
+        key = request.headers.get("idempotency-key")
+        run = run_input(request, body, crew, kickoff_id_for(caller, key))
         client = await client_of(request)
-        await client.start_workflow(
-            WORKFLOW_TYPE,
-            run,
-            id=run.kickoff_id,
-            task_queue=request.app.state.settings.task_queue,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.CREW_NAME, crew.name),
-                    SearchAttributePair(sa.CREW_STATE, RunState.RUNNING.value),
-                ]
-            ),
-            static_summary=f"crew {crew.name}",
-        )
+        try:
+            await start_run(client, request, run, crew)
+        except WorkflowAlreadyStartedError:
+            # A retried kickoff with the same Idempotency-Key: the run it already started.
+            log.info("kickoff %s: repeated Idempotency-Key, same run", run.kickoff_id)
+            return KickoffResponse(kickoff_id=run.kickoff_id)
         log.info("kickoff %s: crew %s", run.kickoff_id, crew.name)
         return KickoffResponse(kickoff_id=run.kickoff_id)
 

@@ -32,6 +32,10 @@ with workflow.unsafe.imports_passed_through():
     from crew_hitl.crew.spec import TaskSpec
 
 
+# A flood of resumes a run cannot apply must not grow its state (and /status) without end.
+MAX_IGNORED = 100
+
+
 class RunRecord:
     def __init__(self, run: CrewRunInput) -> None:
         self.kickoff_id = run.kickoff_id
@@ -137,7 +141,11 @@ class RunRecord:
                 received_at=now,
             )
         )
+        self._trim_ignored()
         self.touch()
+
+    def _trim_ignored(self) -> None:
+        del self.ignored[:-MAX_IGNORED]
 
     def ignore_malformed(self, payload: object, reason: str, now: datetime) -> None:
         fields = payload if isinstance(payload, dict) else {}
@@ -150,6 +158,7 @@ class RunRecord:
                 received_at=now,
             )
         )
+        self._trim_ignored()
         self.touch()
 
     def decide(self, signal: ResumeSignal, now: datetime) -> None:

@@ -1,0 +1,59 @@
+"""A retried kickoff with the same Idempotency-Key starts one run; oversized bodies are 413."""
+
+from __future__ import annotations
+
+import httpx
+
+from flow import human_input_request, resume, state_is, wait_status
+
+
+def kickoff_with_key(api: httpx.Client, receiver, key: str) -> httpx.Response:
+    body = {"inputs": {"topic": "keys"}, "humanInputWebhook": {"url": receiver.url("/idem")}}
+    return api.post("/kickoff", json=body, headers={"Idempotency-Key": key})
+
+
+def test_one_run_per_idempotency_key(api, receiver):
+    first = kickoff_with_key(api, receiver, "order-4711")
+    again = kickoff_with_key(api, receiver, "order-4711")
+    other = kickoff_with_key(api, receiver, "order-4712")
+    assert first.status_code == again.status_code == other.status_code == 200
+    kickoff_id = first.json()["kickoff_id"]
+    assert again.json()["kickoff_id"] == kickoff_id
+    assert other.json()["kickoff_id"] != kickoff_id
+
+    human_input_request(receiver, kickoff_id, 1)
+    assert resume(api, kickoff_id, "research_task", True).status_code == 200
+    wait_status(api, kickoff_id, state_is("SUCCESS"))
+    # Still the same run after it finished: a late retry does not start another.
+    assert kickoff_with_key(api, receiver, "order-4711").json()["kickoff_id"] == kickoff_id
+    requests = receiver.matching(
+        lambda r: r.body.get("kickoff_id") == kickoff_id and r.event == "human_input_requested"
+    )
+    assert len(requests) == 1
+
+
+def test_a_body_over_the_limit_is_413(api):
+    huge = {"inputs": {"topic": "x" * (1024 * 1024 + 10)}}
+    response = api.post("/kickoff", json=huge)
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+    streamed = api.post(
+        "/resume",
+        content=iter([b"{" + b" " * (700 * 1024), b" " * (700 * 1024) + b"}"]),
+        headers={"content-type": "application/json"},
+    )
+    assert streamed.status_code == 413
+
+
+def test_a_large_feedback_under_the_limit_is_kept_as_text(api, receiver):
+    body = {"inputs": {"topic": "big"}, "humanInputWebhook": {"url": receiver.url("/big")}}
+    kickoff_id = api.post("/kickoff", json=body).json()["kickoff_id"]
+    human_input_request(receiver, kickoff_id, 1)
+    feedback = "<script>alert(1)</script> '; DROP TABLE runs; -- **bold** \u202e\x07" * 2000
+    assert resume(api, kickoff_id, "research_task", False, feedback).status_code == 200
+    status = wait_status(
+        api,
+        kickoff_id,
+        lambda s: s["pending_human_input"] and s["pending_human_input"]["round"] == 2,
+    )
+    assert status["tasks"][0]["rounds"][0]["feedback"] == feedback
