@@ -1,0 +1,90 @@
+"""Faults with real processes: decisions sent while no worker is up, a Temporal restart.
+Each test has a stack of its own, so killing a part of it disturbs no other test."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from conftest import TOKEN, free_port
+from crew_hitl.stack import Stack
+from flow import human_input_request, resume, state_is, wait_status
+
+RUNS = 100
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def own_stack(settings, tmp_path) -> Iterator[Stack]:
+    temporal_port = free_port()
+    mine = settings.model_copy(
+        update={
+            "api_port": free_port(),
+            "temporal_port": temporal_port,
+            "temporal_ui_port": free_port(),
+            "temporal_address": f"127.0.0.1:{temporal_port}",
+            "data_dir": tmp_path / "data",
+        }
+    )
+    stack = Stack(mine, log_dir=tmp_path / "logs")
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def client_for(stack: Stack) -> httpx.Client:
+    return httpx.Client(
+        base_url=stack.settings.api_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+    )
+
+
+def pause_runs(api: httpx.Client, receiver, count: int, path: str) -> list[str]:
+    body = {
+        "inputs": {"topic": "faults"},
+        "humanInputWebhook": {"url": receiver.url(path)},
+        "taskWebhookUrl": receiver.url(path),
+    }
+    ids = [api.post("/kickoff", json=body).json()["kickoff_id"] for _ in range(count)]
+    for kickoff_id in ids:
+        human_input_request(receiver, kickoff_id, 1, timeout=60)
+    return ids
+
+
+def assert_all_done_once(api: httpx.Client, receiver, ids: list[str]) -> None:
+    for kickoff_id in ids:
+        status = wait_status(api, kickoff_id, state_is("SUCCESS"), timeout=90)
+        rounds = status["tasks"][0]["rounds"]
+        assert [r["decision"] for r in rounds] == ["approved"], kickoff_id
+    for kickoff_id in ids:
+        completed = receiver.wait_for(
+            lambda r, k=kickoff_id: r.event == "task_completed" and r.body["kickoff_id"] == k,
+            count=2,
+            timeout=60,
+        )
+        assert len({r.headers["webhook-id"] for r in completed}) == 2
+
+
+def test_resumes_sent_while_no_worker_is_up_all_apply(own_stack, receiver):
+    with client_for(own_stack) as api:
+        ids = pause_runs(api, receiver, RUNS, "/fault-noworker")
+        own_stack.stop_process("worker", signal.SIGKILL)
+        answers = [resume(api, k, "research_task", True, "ok").status_code for k in ids]
+        assert answers == [200] * RUNS
+        own_stack.start_worker()
+        assert_all_done_once(api, receiver, ids)
+
+
+def test_a_temporal_restart_loses_no_paused_run(own_stack, receiver):
+    with client_for(own_stack) as api:
+        ids = pause_runs(api, receiver, RUNS, "/fault-restart")
+        own_stack.stop_process("temporal")
+        own_stack.start_temporal()
+        for kickoff_id in ids:
+            wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"), timeout=60)
+            assert resume(api, kickoff_id, "research_task", True, "ok").status_code == 200
+        assert_all_done_once(api, receiver, ids)
