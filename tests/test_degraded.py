@@ -10,6 +10,7 @@ import pytest
 
 from conftest import TOKEN, free_port
 from crew_hitl.stack import Stack
+from test_temporal_cli import temporal
 
 
 def extra_api(stack: Stack, tmp_path_factory, **changes) -> Iterator[httpx.Client]:
@@ -69,3 +70,17 @@ def test_status_without_a_worker_is_degraded_not_hung(workerless_api):
     assert "no worker" in status["degraded"]
     stop = workerless_api.post(f"/stop/{kickoff_id}")
     assert stop.status_code == 200
+
+
+def test_status_of_a_run_closed_without_a_worker_comes_from_the_server(workerless_api, stack):
+    kickoff_id = workerless_api.post("/kickoff", json={"inputs": {"topic": "x"}}).json()[
+        "kickoff_id"
+    ]
+    temporal(stack, "workflow", "terminate", "--workflow-id", kickoff_id, "--reason", "test")
+    status = workerless_api.get(f"/status/{kickoff_id}")
+    assert status.status_code == 200, status.text
+    body = status.json()
+    assert body["state"] == "STOPPED"
+    assert body["degraded"]
+    assert body["error"]
+    assert workerless_api.post(f"/stop/{kickoff_id}").status_code == 409

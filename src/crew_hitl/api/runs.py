@@ -129,7 +129,7 @@ async def query_events(
 
 
 async def status_from_server(client: Client, info: RunInfo, reason: str) -> StatusDocument:
-    handle = client.get_workflow_handle(info.kickoff_id)
+    handle = client.get_workflow_handle(info.kickoff_id, result_type=StatusDocument)
     doc = StatusDocument(
         kickoff_id=info.kickoff_id,
         crew=info.crew,
@@ -144,7 +144,7 @@ async def status_from_server(client: Client, info: RunInfo, reason: str) -> Stat
     )
     if info.closed:
         try:
-            final = await handle.result(result_type=StatusDocument, follow_runs=False)
+            final = await handle.result(follow_runs=False)
             return final.model_copy(update={"degraded": reason})
         except WorkflowFailureError as err:
             cause = err.cause
