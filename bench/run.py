@@ -23,21 +23,13 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from crew_hitl.crew.settings import Settings  # noqa: E402
-from crew_hitl.stack import Stack, wait_for_port  # noqa: E402
+from crew_hitl.stack import Stack, free_port  # noqa: E402
 from drivers import CrewHitlDriver, ReferenceDriver  # noqa: E402
 from http_client import LeanClient  # noqa: E402
 from receiver import Receiver  # noqa: E402
 
 TOKEN = "bench-token"
 Driver = ReferenceDriver | CrewHitlDriver
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -227,7 +219,6 @@ def start_stack(workdir: Path) -> tuple[Stack, subprocess.Popen[bytes]]:
     stack.start_worker()
     stack.start_api()
     stack.wait_healthy()
-    wait_for_port(settings.temporal_port, 10, stack.processes["temporal"])
     return stack, reference
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from crew_hitl.crew.settings import Settings
-from crew_hitl.stack import Stack
+from crew_hitl.stack import Stack, free_port
 from model_server import ModelServer, start_model_server
 from receiver import WebhookReceiver, start_receiver
 
@@ -22,12 +21,6 @@ TOKEN = "test-token-5f1c"
 MODEL_KEY = "sk-test-model-key-31f7"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ROTATED_SECRET = "whsec_c2Vjb25kLXNlY3JldC1mb3Itcm90YXRpb24="
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def crews_dir(tmp: Path) -> Path:

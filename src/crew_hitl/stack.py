@@ -77,6 +77,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now (for tests and the benchmark)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
