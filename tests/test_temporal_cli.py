@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from crew_hitl.stack import temporal_binary
 from flow import human_input_request, kickoff, state_is, wait_status
 
@@ -76,37 +78,34 @@ def test_cli_signal_resumes_and_cli_query_answers_status(stack, api, receiver):
     assert rounds[1]["reviewer"] == "ops"
 
 
-def test_cli_signal_for_a_task_not_waiting_is_recorded_as_ignored(stack, api, receiver):
+@pytest.mark.parametrize(
+    "signal_input,reason",
+    [
+        (
+            '{"task_id": "reporting_task", "is_approve": true}',
+            "task 'reporting_task' is not waiting",
+        ),
+        (
+            '{"task_id": "research_task", "is_approve": "yes please"}',
+            "malformed resume: is_approve",
+        ),
+        (None, "malformed resume: no input"),
+    ],
+    ids=["task-not-waiting", "malformed", "no-input"],
+)
+def test_a_cli_signal_the_run_cannot_apply_is_recorded_and_changes_nothing(
+    stack, api, receiver, signal_input, reason
+):
     kickoff_id = kickoff(api, receiver)
     human_input_request(receiver, kickoff_id, 1)
-    signal_resume(stack, kickoff_id, '{"task_id": "reporting_task", "is_approve": true}')
+    if signal_input is None:
+        temporal(stack, "workflow", "signal", "--workflow-id", kickoff_id, "--name", "resume")
+    else:
+        signal_resume(stack, kickoff_id, signal_input)
     status = wait_status(api, kickoff_id, lambda s: s["ignored_resumes"])
     [ignored] = status["ignored_resumes"]
-    assert ignored["task_id"] == "reporting_task"
-    assert "not waiting" in ignored["reason"]
+    assert ignored["reason"].startswith(reason), ignored["reason"]
     assert status["state"] == "PENDING_HUMAN_INPUT"
     assert status["tasks"][0]["rounds"][0]["decision"] is None
-
-
-def test_a_malformed_cli_signal_is_recorded_with_the_reason(stack, api, receiver):
-    kickoff_id = kickoff(api, receiver)
-    human_input_request(receiver, kickoff_id, 1)
-    signal_resume(stack, kickoff_id, '{"task_id": "research_task", "is_approve": "yes please"}')
-    status = wait_status(api, kickoff_id, lambda s: s["ignored_resumes"])
-    [ignored] = status["ignored_resumes"]
-    assert ignored["reason"].startswith("malformed resume: is_approve")
-    assert ignored["is_approve"] is None
-    assert status["state"] == "PENDING_HUMAN_INPUT"
-    approve = '{"task_id": "research_task", "is_approve": true}'
-    signal_resume(stack, kickoff_id, approve)
-    wait_status(api, kickoff_id, state_is("SUCCESS"))
-
-
-def test_a_cli_signal_without_input_is_ignored_and_the_run_goes_on(stack, api, receiver):
-    kickoff_id = kickoff(api, receiver)
-    human_input_request(receiver, kickoff_id, 1)
-    temporal(stack, "workflow", "signal", "--workflow-id", kickoff_id, "--name", "resume")
-    status = wait_status(api, kickoff_id, lambda s: s["ignored_resumes"])
-    assert status["ignored_resumes"][0]["reason"].startswith("malformed resume")
     signal_resume(stack, kickoff_id, '{"task_id": "research_task", "is_approve": true}')
     wait_status(api, kickoff_id, state_is("SUCCESS"))

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -44,6 +44,7 @@ from crew_hitl.crew.messages import (
     RunState,
     StatusDocument,
     StopResponse,
+    WebhookTarget,
     WebhookTargets,
     WebhookUrls,
 )
@@ -97,7 +98,7 @@ def crew_named(request: Request, name: str | None) -> CrewSpec:
 
 
 def seal_webhooks(box: SecretBox, body: WebhookUrls) -> WebhookTargets:
-    def seal(url: Any) -> Any:
+    def seal(url: object | None) -> WebhookTarget | None:
         return sealed_target(box, str(url)) if url is not None else None
 
     return WebhookTargets(

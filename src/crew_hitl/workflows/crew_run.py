@@ -87,6 +87,11 @@ class CrewRunWorkflow:
         # argument: a malformed signal (say, from the CLI) is recorded as ignored with the
         # reason, instead of dropped or, worse, failing the workflow task for good.
         now = workflow.now()
+        if payload is None:
+            self._record.ignore_malformed(
+                payload, "malformed resume: no input; give one JSON object as --input", now
+            )
+            return
         try:
             signal = ResumeSignal.model_validate(payload)
         except ValidationError as err:
@@ -153,7 +158,8 @@ class CrewRunWorkflow:
             round=round_number,
         )
         workflow.logger.info("running %s round %d", task.name, round_number)
-        if executor_for(task, task_input.agent) == "offline":
+        executor = executor_for(task, task_input.agent)
+        if executor == "offline":
             # The offline executor is quick: as a local activity it runs inside the workflow
             # task that asked for it, saving two server hops per round while keeping its
             # retry policy (the result is a marker in history). Search attributes are
@@ -167,7 +173,7 @@ class CrewRunWorkflow:
         # A model call or user code may take minutes: a regular activity (the model call
         # heartbeats; user code gets a timeout instead).
         self._publish()
-        is_model = executor_for(task, task_input.agent) == "llm"
+        is_model = executor == "llm"
         return await workflow.execute_activity_method(
             TaskActivities.execute_task,
             task_input,
