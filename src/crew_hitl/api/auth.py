@@ -1,4 +1,5 @@
-"""Bearer-token authentication with a constant-time comparison."""
+"""Bearer-token authentication with a constant-time comparison. Each token names its
+reviewer (`alice:tok-a`); a bare token is `api`."""
 
 from __future__ import annotations
 
@@ -7,21 +8,30 @@ import hmac
 from fastapi import Request
 
 from crew_hitl.api.errors import ApiError
+from crew_hitl.crew.settings import Settings
 
 
-def token_matches(given: str, tokens: list[str]) -> bool:
-    matched = False
-    for token in tokens:
-        # Compare against every token so timing says nothing about which one is close.
-        matched |= hmac.compare_digest(given.encode(), token.encode())
-    return matched
+def reviewer_for(given: str, tokens: list[tuple[str, str]]) -> str | None:
+    """The name the token belongs to, or None. Every token is compared, so timing says
+    nothing about which one came close."""
+    found: str | None = None
+    for name, token in tokens:
+        if hmac.compare_digest(given.encode(), token.encode()) and found is None:
+            found = name
+    return found
+
+
+def identify(settings: Settings, given: str) -> str | None:
+    """The reviewer a token (from a header or the inbox's cookie) signs in as, or None."""
+    given = given.strip()
+    return reviewer_for(given, settings.tokens()) if given else None
 
 
 def require_token(request: Request) -> str:
-    """FastAPI dependency: the caller's identity, or 401."""
-    tokens: list[str] = request.app.state.settings.tokens()
+    """FastAPI dependency: the caller's name, or 401."""
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not given.strip() or not token_matches(given.strip(), tokens):
+    reviewer = identify(request.app.state.settings, given) if scheme.lower() == "bearer" else None
+    if reviewer is None:
         raise ApiError(401, "a valid 'Authorization: Bearer <token>' header is required")
-    return "api"
+    return reviewer

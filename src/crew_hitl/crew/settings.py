@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, field_validator
 
 PREFIX = "CREW_HITL_"
+REVIEWER_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 
 class Settings(BaseModel):
@@ -74,5 +76,15 @@ class Settings(BaseModel):
     def retry_schedule(self) -> list[float]:
         return [float(part) for part in self.webhook_retry_schedule.split(",") if part.strip()]
 
-    def tokens(self) -> list[str]:
-        return [t.strip() for t in self.api_token.split(",") if t.strip()]
+    def tokens(self) -> list[tuple[str, str]]:
+        """(reviewer name, token) pairs: `alice:tok-a,bob:tok-b`; a bare token is `api`."""
+        pairs = []
+        for entry in (e.strip() for e in self.api_token.split(",")):
+            if not entry:
+                continue
+            name, sep, token = entry.partition(":")
+            if sep and REVIEWER_NAME.fullmatch(name) and token:
+                pairs.append((name, token))
+            else:
+                pairs.append(("api", entry))
+        return pairs
