@@ -59,13 +59,17 @@ def settings(tmp_path_factory: pytest.TempPathFactory, model_server: ModelServer
     )
 
 
+def let_workers_import_test_functions() -> None:
+    """The worker imports the python executor's test functions (tests/crew_functions.py)."""
+    tests_dir = str(ROOT / "tests")
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if tests_dir not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (tests_dir, *paths) if p)
+
+
 @pytest.fixture(scope="session")
 def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    # The worker imports the python executor's test functions (tests/crew_functions.py).
-    tests_dir = str(ROOT / "tests")
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (tests_dir, os.environ.get("PYTHONPATH", "")) if p
-    )
+    let_workers_import_test_functions()
     running = Stack(settings, log_dir=tmp_path_factory.mktemp("logs"))
     try:
         running.start()
@@ -89,3 +93,39 @@ def api(stack: Stack) -> Iterator[httpx.Client]:
         timeout=15,
     ) as client:
         yield client
+
+
+@pytest.fixture
+def own_stack(
+    settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
+    """A stack of the test's own, to kill parts of without disturbing other tests.
+    Parametrize indirectly with settings to change, and `temporal_args` for the dev server."""
+    changes = dict(getattr(request, "param", {}))
+    temporal_args = changes.pop("temporal_args", [])
+    temporal_port = free_port()
+    mine = settings.model_copy(
+        update={
+            "api_port": free_port(),
+            "temporal_port": temporal_port,
+            "temporal_ui_port": free_port(),
+            "temporal_address": f"127.0.0.1:{temporal_port}",
+            "data_dir": tmp_path / "data",
+            **changes,
+        }
+    )
+    let_workers_import_test_functions()
+    running = Stack(mine, log_dir=tmp_path / "logs", temporal_args=temporal_args)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def client_for(stack: Stack, timeout: float = 30) -> httpx.Client:
+    return httpx.Client(
+        base_url=stack.settings.api_url,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=timeout,
+    )

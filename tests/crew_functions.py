@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 
 from pydantic import BaseModel
 
@@ -38,3 +40,9 @@ async def outline(ctx: TaskContext) -> Outline:
 
 def broken(ctx: TaskContext) -> str:
     raise ValueError(f"cannot draft {ctx.inputs['subject']}: no sources")
+
+
+def slow_draft(ctx: TaskContext) -> str:
+    """Takes a few seconds: long enough to kill the worker running it."""
+    time.sleep(float(ctx.inputs.get("seconds", 3)))
+    return f"Slow draft on {ctx.inputs['subject']} (round {ctx.round}, pid {os.getpid()})"

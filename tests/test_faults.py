@@ -5,46 +5,16 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from conftest import TOKEN, free_port
-from crew_hitl.stack import Stack
+from conftest import client_for, free_port
 from flow import human_input_request, resume, state_is, wait_status
 from receiver import start_receiver
 
 RUNS = 100
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def own_stack(settings, tmp_path, request) -> Iterator[Stack]:
-    temporal_port = free_port()
-    changes = getattr(request, "param", {})
-    mine = settings.model_copy(
-        update={
-            "api_port": free_port(),
-            "temporal_port": temporal_port,
-            "temporal_ui_port": free_port(),
-            "temporal_address": f"127.0.0.1:{temporal_port}",
-            "data_dir": tmp_path / "data",
-            **changes,
-        }
-    )
-    stack = Stack(mine, log_dir=tmp_path / "logs")
-    stack.start()
-    try:
-        yield stack
-    finally:
-        stack.stop()
-
-
-def client_for(stack: Stack) -> httpx.Client:
-    return httpx.Client(
-        base_url=stack.settings.api_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
-    )
 
 
 def pause_runs(api: httpx.Client, receiver, count: int, path: str) -> list[str]:

@@ -45,7 +45,7 @@ def ensure_token(settings: Settings) -> Settings:
     return settings.model_copy(update={"api_token": path.read_text().strip()})
 
 
-def temporal_command(settings: Settings) -> list[str]:
+def temporal_command(settings: Settings, extra: list[str] | None = None) -> list[str]:
     command = [
         temporal_binary(),
         "server",
@@ -67,7 +67,7 @@ def temporal_command(settings: Settings) -> list[str]:
         command += ["--search-attribute", f"{key.name}=Keyword"]
     for pragma in SQLITE_PRAGMAS:
         command += ["--sqlite-pragma", pragma]
-    return command
+    return command + (extra or [])
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -98,9 +98,15 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes]) -
 
 
 class Stack:
-    def __init__(self, settings: Settings, log_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_dir: Path | None = None,
+        temporal_args: list[str] | None = None,
+    ) -> None:
         self.settings = settings
         self.log_dir = log_dir
+        self.temporal_args = temporal_args or []
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
@@ -116,11 +122,11 @@ class Stack:
 
     def start_temporal(self, timeout: float = 30) -> None:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        process = self._spawn("temporal", temporal_command(self.settings))
+        process = self._spawn("temporal", temporal_command(self.settings, self.temporal_args))
         wait_for_port(self.settings.temporal_port, timeout, process)
 
-    def start_worker(self) -> None:
-        self._spawn("worker", [sys.executable, "-m", "crew_hitl.worker"])
+    def start_worker(self, name: str = "worker") -> None:
+        self._spawn(name, [sys.executable, "-m", "crew_hitl.worker"])
 
     def start_api(self, timeout: float = 30) -> None:
         process = self._spawn("api", [sys.executable, "-m", "crew_hitl.api.app"])
@@ -161,7 +167,8 @@ class Stack:
             process.wait()
 
     def stop(self) -> None:
-        for name in ("api", "worker", "temporal"):
+        workers = [name for name in self.processes if name.startswith("worker")]
+        for name in ["api", *workers, "temporal"]:
             self.stop_process(name)
 
     def exited(self) -> str | None:

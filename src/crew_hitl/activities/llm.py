@@ -6,20 +6,17 @@ as messages of their own, verbatim, with an instruction to revise."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from datetime import timedelta
 from typing import Any
 
 import httpx
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from crew_hitl.activities.heartbeat import heartbeat_while
 from crew_hitl.crew.messages import AgentStep, ExecuteTaskInput, TaskResult, TokenUsage
 
 FINAL_STATUSES = {400, 401, 403, 404, 422}
-HEARTBEAT_SECONDS = 5.0
 MAX_RETRY_AFTER = 300.0
 REVISE = (
     "A reviewer rejected your previous output. Revise it so that it addresses every piece "
@@ -92,21 +89,6 @@ def retry_after(response: httpx.Response) -> timedelta | None:
     if seconds != seconds:
         return None
     return timedelta(seconds=min(max(seconds, 0.0), MAX_RETRY_AFTER))
-
-
-async def heartbeat_while(call: Any) -> Any:
-    async def beat() -> None:
-        while True:
-            activity.heartbeat()
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-
-    beater = asyncio.create_task(beat())
-    try:
-        return await call
-    finally:
-        beater.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await beater
 
 
 async def run_llm(

@@ -1,6 +1,6 @@
 """The python executor: `python:package.module:function`, called with the task's context
 (`crew_hitl.TaskContext`) and returning a string or a pydantic model (sent on as JSON text).
-Sync functions run in a thread, async ones on the worker's loop."""
+Sync functions run in a thread, async ones on the worker's loop; both heartbeat."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
 
+from crew_hitl.activities.heartbeat import heartbeat_while
 from crew_hitl.crew.messages import AgentStep, ExecuteTaskInput, TaskResult
 
 
@@ -58,9 +59,9 @@ async def run_python(spec: str, task_input: ExecuteTaskInput) -> TaskResult:
     function = resolve(spec)
     try:
         if inspect.iscoroutinefunction(function):
-            value = await function(task_input)
+            value = await heartbeat_while(function(task_input))
         else:
-            value = await asyncio.to_thread(function, task_input)
+            value = await heartbeat_while(asyncio.to_thread(function, task_input))
     except Exception as err:
         # Retried by the activity's policy; the last line reaches /status if it never works.
         raise ApplicationError(last_line(err), type=f"Python{type(err).__name__}") from err

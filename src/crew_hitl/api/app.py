@@ -153,6 +153,7 @@ def run_input(
             schedule_seconds=settings.retry_schedule(),
             timeout_seconds=settings.webhook_timeout,
         ),
+        heartbeat_timeout_seconds=settings.task_heartbeat_timeout,
     )
 
 

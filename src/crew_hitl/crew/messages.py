@@ -156,6 +156,8 @@ class CrewRunInput(BaseModel):
     webhooks: WebhookTargets = WebhookTargets()
     resume_url: str = ""
     webhook_retry: RetrySettings = RetrySettings()
+    heartbeat_timeout_seconds: float = 30.0
+    carried: CarriedRun | None = None
 
 
 class ResumeSignal(BaseModel):
@@ -265,6 +267,18 @@ class LastExecutedTask(BaseModel):
     output: str
 
 
+class AuditEntry(BaseModel):
+    """One resume the run received: who sent it, when, what it said, and whether it applied."""
+
+    at: datetime
+    reviewer: str | None = None
+    task_id: str
+    round: int | None = None
+    decision: Literal["approved", "rejected"] | None = None
+    applied: bool
+    reason: str | None = None
+
+
 class IgnoredResume(BaseModel):
     task_id: str
     round: int | None = None
@@ -284,11 +298,13 @@ class StatusDocument(BaseModel):
     tasks: list[TaskProgress] = []
     last_executed_task: LastExecutedTask | None = None
     ignored_resumes: list[IgnoredResume] = []
+    audit: list[AuditEntry] = []
     deliveries: list[DeliveryRecord] = []
     result: str | None = None
     error: str | None = None
     token_usage: TokenUsage = TokenUsage()
     version: int = 0
+    continued: int = 0
     degraded: str | None = None
 
 
@@ -304,3 +320,25 @@ class EventsPage(BaseModel):
     events: list[RunEvent]
     finished: bool
     version: int
+
+
+class CarriedRun(BaseModel):
+    """What a run hands to its continuation when it continues as new (long review loops):
+    the record, trimmed where it only grows, and the webhooks as the last resume left them."""
+
+    tasks: list[TaskProgress]
+    current_task: str | None = None
+    notes: list[str] = []
+    ignored: list[IgnoredResume] = []
+    audit: list[AuditEntry] = []
+    deliveries: list[DeliveryRecord] = []
+    events: list[RunEvent] = []
+    version: int = 0
+    last_executed: LastExecutedTask | None = None
+    token_usage: TokenUsage = TokenUsage()
+    webhooks: WebhookTargets = WebhookTargets()
+    gone_urls: list[str] = []
+    continued: int = 0
+
+
+CrewRunInput.model_rebuild()

@@ -34,6 +34,7 @@ class Settings(BaseModel):
     llm_base_url: str = ""
     llm_api_key: str = ""
     llm_timeout: float = 300.0
+    task_heartbeat_timeout: float = 30.0
     max_output_bytes: int = 256 * 1024
     max_request_bytes: int = 1024 * 1024
     log_level: str = "INFO"

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         RunState,
         StatusDocument,
         TaskResult,
+        TaskStatus,
         WebhookTarget,
     )
     from crew_hitl.crew.spec import TaskSpec, executor_for
@@ -44,7 +45,9 @@ PYTHON_RETRY = RetryPolicy(
     non_retryable_error_types=FINAL_ERRORS,
 )
 MODEL_CALL_TIMEOUT = timedelta(minutes=10)
-HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+# Long review loops continue as new when the server suggests it (patched in: histories
+# recorded before it never continued).
+CONTINUE_AS_NEW_PATCH = "continue-as-new-when-suggested"
 
 
 class ReviewLimitReached(Exception):
@@ -57,8 +60,11 @@ class CrewRunWorkflow:
     def __init__(self, run: CrewRunInput) -> None:
         self._run = run
         self._record = RunRecord(run)
-        self._webhooks = run.webhooks.model_copy()
-        self._outbox = Outbox(run.webhook_retry, self._record)
+        carried = run.carried
+        self._webhooks = (carried.webhooks if carried else run.webhooks).model_copy()
+        self._outbox = Outbox(
+            run.webhook_retry, self._record, carried.gone_urls if carried else None
+        )
         self._decision: ResumeSignal | None = None
         self._published: tuple[str, str | None] = (RunState.RUNNING.value, None)
 
@@ -66,7 +72,8 @@ class CrewRunWorkflow:
     async def run(self, run: CrewRunInput) -> StatusDocument:
         try:
             for task in run.crew.tasks:
-                await self._run_task(task)
+                if self._record.progress_of(task.name).status != TaskStatus.COMPLETED:
+                    await self._run_task(task)
         except (asyncio.CancelledError, ActivityError, ReviewLimitReached) as err:
             if is_cancelled_exception(err):
                 await self._stop()
@@ -139,8 +146,26 @@ class CrewRunWorkflow:
                     f"task {task.name!r} was rejected {round_number} times, its "
                     f"max_review_rounds; the run stops here"
                 )
+            self._continue_as_new_if_suggested()
         self._record.complete_task(task.name)
         self._emit_task_completed(task)
+
+    def _continue_as_new_if_suggested(self) -> None:
+        """Between rounds of a long review loop, hand the run over to a fresh history when
+        the server suggests it. Only with no webhook under way: a delivery cannot move to
+        the continuation, and the history has ample room until the outbox is idle."""
+        if not workflow.info().is_continue_as_new_suggested() or not self._outbox.idle():
+            return
+        if not workflow.patched(CONTINUE_AS_NEW_PATCH):
+            return
+        carried = self._record.carry(self._webhooks, self._outbox.gone)
+        workflow.logger.info(
+            "run %s continues as new after %d history events (continuation %d)",
+            self._run.kickoff_id,
+            workflow.info().get_current_history_length(),
+            carried.continued,
+        )
+        workflow.continue_as_new(self._run.model_copy(update={"carried": carried}))
 
     async def _execute(self, task: TaskSpec, round_number: int) -> TaskResult:
         record = self._record
@@ -178,7 +203,7 @@ class CrewRunWorkflow:
             TaskActivities.execute_task,
             task_input,
             start_to_close_timeout=MODEL_CALL_TIMEOUT,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT if is_model else None,
+            heartbeat_timeout=timedelta(seconds=self._run.heartbeat_timeout_seconds),
             retry_policy=MODEL_RETRY if is_model else PYTHON_RETRY,
         )
 

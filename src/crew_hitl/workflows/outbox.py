@@ -26,11 +26,21 @@ from crew_hitl.workflows.record import RunRecord
 
 
 class Outbox:
-    def __init__(self, retry: RetrySettings, record: RunRecord) -> None:
+    def __init__(
+        self, retry: RetrySettings, record: RunRecord, gone: list[str] | None = None
+    ) -> None:
         self._retry = retry
         self._record = record
         self._tails: dict[str, asyncio.Task[None]] = {}
-        self._gone: set[str] = set()
+        self._gone: set[str] = set(gone or [])
+
+    @property
+    def gone(self) -> set[str]:
+        """Endpoints that answered 410 Gone: nothing more goes to them in this run."""
+        return self._gone
+
+    def idle(self) -> bool:
+        return all(tail.done() for tail in self._tails.values())
 
     def send(self, target: WebhookTarget | None, event: str, body: dict[str, Any]) -> None:
         """Log the event for /events, and deliver it when its webhook is configured."""

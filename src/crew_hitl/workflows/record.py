@@ -3,14 +3,18 @@ Pure bookkeeping; the workflow decides, this remembers."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from crew_hitl.crew.messages import (
         TERMINAL_STATES,
+        AuditEntry,
+        CarriedRun,
         ContextItem,
         CrewRunInput,
         DeliveryRecord,
@@ -28,12 +32,34 @@ with workflow.unsafe.imports_passed_through():
         TaskResult,
         TaskStatus,
         TokenUsage,
+        WebhookTargets,
     )
     from crew_hitl.crew.spec import TaskSpec
 
 
 # A flood of resumes a run cannot apply must not grow its state (and /status) without end.
 MAX_IGNORED = 100
+T = TypeVar("T")
+# What a continuation carries of the logs that only grow (long review loops): the latest
+# events, deliveries and audit entries, and the full output of the latest rounds only; the
+# byte budgets keep its input well under Temporal's 2 MB payload limit.
+CARRIED_EVENTS = 200
+CARRIED_EVENT_BYTES = 256 * 1024
+CARRIED_DELIVERIES = 200
+CARRIED_AUDIT = 500
+CARRIED_OUTPUT_BYTES = 256 * 1024
+EXCERPT_CHARS = 300
+
+
+def latest_within(items: Sequence[T], size: Callable[[T], int], budget: int) -> int:
+    """How many of the latest items fit in the budget (at least one, when there is one)."""
+    count, total = 0, 0
+    for item in reversed(items):
+        total += size(item)
+        if count and total > budget:
+            break
+        count += 1
+    return count
 
 
 class RunRecord:
@@ -53,6 +79,51 @@ class RunRecord:
         self.result: str | None = None
         self.error: str | None = None
         self.token_usage = TokenUsage()
+        self.audit: list[AuditEntry] = []
+        self.continued = 0
+        if run.carried is not None:
+            self._restore(run.carried)
+
+    def _restore(self, carried: CarriedRun) -> None:
+        self.tasks = {t.task_id: t for t in carried.tasks}
+        self.current_task = carried.current_task
+        self.notes = carried.notes
+        self.ignored = carried.ignored
+        self.audit = carried.audit
+        self.deliveries = carried.deliveries
+        self.events = carried.events
+        self.version = carried.version
+        self.last_executed = carried.last_executed
+        self.token_usage = carried.token_usage
+        self.continued = carried.continued
+
+    def carry(self, webhooks: WebhookTargets, gone_urls: set[str]) -> CarriedRun:
+        """The state a continuation starts from, trimmed to a size that stays small however
+        long the review loop goes on."""
+        tasks = [t.model_copy(deep=True) for t in self.tasks.values()]
+        for progress in tasks:
+            reviews = progress.rounds
+            full = latest_within(reviews, lambda r: len(r.output), CARRIED_OUTPUT_BYTES)
+            for review in reviews[: len(reviews) - full]:
+                if len(review.output) > EXCERPT_CHARS:
+                    review.output = review.output[:EXCERPT_CHARS] + " [...]"
+        events = self.events[-CARRIED_EVENTS:]
+        kept = latest_within(events, lambda e: len(json.dumps(e.data, default=str)), CARRIED_EVENT_BYTES)
+        return CarriedRun(
+            tasks=tasks,
+            current_task=self.current_task,
+            notes=self.notes,
+            ignored=self.ignored,
+            audit=self.audit[-CARRIED_AUDIT:],
+            deliveries=self.deliveries[-CARRIED_DELIVERIES:],
+            events=events[len(events) - kept :],
+            version=self.version + 1,
+            last_executed=self.last_executed,
+            token_usage=self.token_usage,
+            webhooks=webhooks,
+            gone_urls=sorted(gone_urls),
+            continued=self.continued + 1,
+        )
 
     def touch(self) -> None:
         """Something a client can see changed: long-polls and event streams wake up."""
@@ -71,6 +142,7 @@ class RunRecord:
             events=self.events[start:],
             finished=self.state in TERMINAL_STATES,
             version=self.version,
+            continued=self.continued,
         )
 
     def progress_of(self, task_id: str) -> TaskProgress:
@@ -141,23 +213,58 @@ class RunRecord:
                 received_at=now,
             )
         )
+        decision = "approved" if signal.is_approve else "rejected"
+        self._audit(now, signal.reviewer, signal.task_id, signal.round, decision, reason)
         self._trim_ignored()
         self.touch()
 
+    def _audit(
+        self,
+        now: datetime,
+        reviewer: str | None,
+        task_id: str,
+        round_number: int | None,
+        decision: str | None,
+        reason: str | None = None,
+    ) -> None:
+        self.audit.append(
+            AuditEntry(
+                at=now,
+                reviewer=reviewer,
+                task_id=task_id,
+                round=round_number,
+                decision=decision,
+                applied=reason is None,
+                reason=reason,
+            )
+        )
+
     def _trim_ignored(self) -> None:
         del self.ignored[:-MAX_IGNORED]
+        excess = sum(not entry.applied for entry in self.audit) - MAX_IGNORED
+        kept: list[AuditEntry] = []
+        for entry in self.audit:
+            if not entry.applied and excess > 0:
+                excess -= 1
+                continue
+            kept.append(entry)
+        self.audit = kept
 
     def ignore_malformed(self, payload: object, reason: str, now: datetime) -> None:
         fields = payload if isinstance(payload, dict) else {}
         task_id, approve = fields.get("task_id"), fields.get("is_approve")
+        reviewer = fields.get("reviewer")
+        task_id = task_id if isinstance(task_id, str) else ""
         self.ignored.append(
             IgnoredResume(
-                task_id=task_id if isinstance(task_id, str) else "",
+                task_id=task_id,
                 is_approve=approve if isinstance(approve, bool) else None,
                 reason=reason,
                 received_at=now,
             )
         )
+        reviewer = reviewer if isinstance(reviewer, str) else None
+        self._audit(now, reviewer, task_id, None, None, reason)
         self._trim_ignored()
         self.touch()
 
@@ -169,6 +276,7 @@ class RunRecord:
         review.feedback = signal.human_feedback
         review.reviewer = signal.reviewer
         review.decided_at = now
+        self._audit(now, signal.reviewer, self.pending.task_id, review.round, review.decision)
         self.pending = None
         self.state = RunState.RUNNING
         self.touch()
@@ -214,9 +322,11 @@ class RunRecord:
             tasks=list(self.tasks.values()),
             last_executed_task=self.last_executed,
             ignored_resumes=self.ignored,
+            audit=self.audit,
             deliveries=self.deliveries,
             result=self.result,
             error=self.error,
             token_usage=self.token_usage,
             version=self.version,
+            continued=self.continued,
         )
