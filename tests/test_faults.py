@@ -1,15 +1,19 @@
-"""Faults with real processes: decisions sent while no worker is up, a Temporal restart.
+"""Faults with real processes: workers killed, decisions sent while no worker is up, a
+Temporal restart, a receiver down.
 Each test has a stack of its own, so killing a part of it disturbs no other test."""
 
 from __future__ import annotations
 
+import random
 import signal
+import threading
 import time
 
 import httpx
 import pytest
 
 from conftest import client_for, free_port
+from crew_hitl.stack import Stack
 from flow import human_input_request, resume, state_is, wait_status
 from receiver import start_receiver
 
@@ -97,3 +101,115 @@ def test_a_receiver_down_for_a_minute_gets_every_event(own_stack, tmp_path):
         finally:
             back.server.shutdown()
             back.server.server_close()
+
+
+def kickoff_runs(api: httpx.Client, receiver, count: int, path: str, **extra) -> list[str]:
+    body = {
+        "inputs": {"topic": "faults"},
+        "humanInputWebhook": {"url": receiver.url(path)},
+        "taskWebhookUrl": receiver.url(path),
+        **extra,
+    }
+    ids = []
+    for _ in range(count):
+        response = api.post("/kickoff", json=body)
+        assert response.status_code == 200, response.text
+        ids.append(response.json()["kickoff_id"])
+    return ids
+
+
+class WorkerKiller(threading.Thread):
+    """SIGKILLs the worker at random moments and starts a new one each time."""
+
+    def __init__(self, stack: Stack, seed: int) -> None:
+        super().__init__(daemon=True)
+        self.stack, self.random, self.kills = stack, random.Random(seed), 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.random.uniform(0.5, 4.0)):
+            self.stack.stop_process("worker", signal.SIGKILL)
+            self.kills += 1
+            self.stack.start_worker()
+
+
+def assert_rounds_once(api: httpx.Client, receiver, ids: list[str], decisions: list[str]) -> None:
+    """Every run succeeded with exactly these decisions, and every event arrived (once per
+    webhook-id: a retried delivery is the same event)."""
+    for kickoff_id in ids:
+        status = wait_status(api, kickoff_id, state_is("SUCCESS"), timeout=120)
+        rounds = status["tasks"][0]["rounds"]
+        assert [r["decision"] for r in rounds] == decisions, kickoff_id
+    for kickoff_id in ids:
+        requests = receiver.wait_for(
+            lambda r, k=kickoff_id: (
+                r.event == "human_input_requested" and r.body["kickoff_id"] == k
+            ),
+            count=len(decisions),
+            timeout=60,
+        )
+        by_id = {r.headers["webhook-id"]: r.body["round"] for r in requests}
+        assert sorted(by_id.values()) == list(range(1, len(decisions) + 1)), kickoff_id
+        completed = receiver.wait_for(
+            lambda r, k=kickoff_id: r.event == "task_completed" and r.body["kickoff_id"] == k,
+            count=2,
+            timeout=60,
+        )
+        assert len({r.headers["webhook-id"] for r in completed}) == 2, kickoff_id
+
+
+def test_worker_killed_at_random_while_runs_go_reject_then_approve(own_stack, receiver):
+    seed = random.randrange(1 << 30)
+    print(f"seed {seed}")
+    killer = WorkerKiller(own_stack, seed)
+    with client_for(own_stack) as api:
+        ids = kickoff_runs(api, receiver, 200, "/fault-random-kill")
+        killer.start()
+        try:
+            for kickoff_id in ids:
+                human_input_request(receiver, kickoff_id, 1, timeout=90)
+                answer = resume(api, kickoff_id, "research_task", False, "deeper", round=1)
+                assert answer.status_code == 200, answer.text
+            for kickoff_id in ids:
+                human_input_request(receiver, kickoff_id, 2, timeout=90)
+                answer = resume(api, kickoff_id, "research_task", True, "good", round=2)
+                assert answer.status_code == 200, answer.text
+        finally:
+            killer.done.set()
+            killer.join()
+        print(f"{killer.kills} workers killed")
+        assert killer.kills >= 5
+        assert_rounds_once(api, receiver, ids, ["rejected", "approved"])
+
+
+SLOW_TASKS = {"task_heartbeat_timeout": 3.0}
+
+
+@pytest.mark.parametrize("own_stack", [SLOW_TASKS], indirect=True)
+def test_two_workers_one_killed_mid_task_the_other_finishes(own_stack, receiver):
+    own_stack.start_worker("worker-2")
+    survivor = own_stack.processes["worker-2"].pid
+    with client_for(own_stack) as api:
+        ids = kickoff_runs(
+            api, receiver, 10, "/fault-two-workers", crew="slow_python",
+            inputs={"subject": "failover", "seconds": 4},
+        )  # fmt: skip
+        time.sleep(1.5)  # every round has started, none has finished
+        own_stack.stop_process("worker", signal.SIGKILL)
+        for kickoff_id in ids:
+            request = human_input_request(receiver, kickoff_id, 1, timeout=60)
+            assert f"pid {survivor})" in request.body["task_output"]
+            assert resume(api, kickoff_id, "draft_task", True).status_code == 200
+        for kickoff_id in ids:
+            status = wait_status(api, kickoff_id, state_is("SUCCESS"), timeout=60)
+            assert [r["decision"] for r in status["tasks"][0]["rounds"]] == ["approved"]
+            events = receiver.wait_for(
+                lambda r, k=kickoff_id: (
+                    r.body.get("kickoff_id") == k and r.event == "human_input_requested"
+                ),
+                timeout=10,
+            )
+            assert len({r.headers["webhook-id"] for r in events}) == 1
+    assert own_stack.log_dir is not None
+    killed_log = (own_stack.log_dir / "worker.log").read_text()
+    assert "executing task draft_task" in killed_log, "the killed worker ran no task"
