@@ -8,6 +8,7 @@ import random
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -158,6 +159,30 @@ def assert_rounds_once(api: httpx.Client, receiver, ids: list[str], decisions: l
         assert len({r.headers["webhook-id"] for r in completed}) == 2, kickoff_id
 
 
+def review(api: httpx.Client, receiver, kickoff_id: str, number: int, approve: bool) -> None:
+    """Wait for the round's request (it may arrive twice after a kill: same webhook-id),
+    then decide it."""
+    try:
+        receiver.wait_for(
+            lambda r: (
+                r.event == "human_input_requested"
+                and r.body.get("execution_id") == kickoff_id
+                and r.body.get("round") == number
+            ),
+            timeout=90,
+        )
+    except AssertionError as err:
+        status = api.get(f"/status/{kickoff_id}").json()
+        raise AssertionError(f"{kickoff_id} round {number}: {err}\nstatus: {status}") from None
+    answer = resume(api, kickoff_id, "research_task", approve, "fine" if approve else "deeper")
+    assert answer.status_code == 200, answer.text
+
+
+def reject_then_approve(api: httpx.Client, receiver, kickoff_id: str) -> None:
+    review(api, receiver, kickoff_id, 1, approve=False)
+    review(api, receiver, kickoff_id, 2, approve=True)
+
+
 def test_worker_killed_at_random_while_runs_go_reject_then_approve(own_stack, receiver):
     seed = random.randrange(1 << 30)
     print(f"seed {seed}")
@@ -166,14 +191,8 @@ def test_worker_killed_at_random_while_runs_go_reject_then_approve(own_stack, re
         ids = kickoff_runs(api, receiver, 200, "/fault-random-kill")
         killer.start()
         try:
-            for kickoff_id in ids:
-                human_input_request(receiver, kickoff_id, 1, timeout=90)
-                answer = resume(api, kickoff_id, "research_task", False, "deeper", round=1)
-                assert answer.status_code == 200, answer.text
-            for kickoff_id in ids:
-                human_input_request(receiver, kickoff_id, 2, timeout=90)
-                answer = resume(api, kickoff_id, "research_task", True, "good", round=2)
-                assert answer.status_code == 200, answer.text
+            with ThreadPoolExecutor(max_workers=25) as reviewers:
+                list(reviewers.map(lambda k: reject_then_approve(api, receiver, k), ids))
         finally:
             killer.done.set()
             killer.join()
