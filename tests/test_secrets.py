@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 
-from conftest import MODEL_KEY, ROTATED_SECRET, TOKEN, WEBHOOK_SECRET
+import httpx
+import pytest
+
+from conftest import MODEL_KEY, ROTATED_SECRET, TOKEN, WEBHOOK_SECRET, client_for
+from crew_hitl.stack import Stack
 from flow import human_input_request, kickoff, resume, state_is, wait_status
 from test_temporal_cli import temporal
 
@@ -14,6 +18,23 @@ URL_SECRET = "querytoken-1d9f"
 
 
 def test_credentials_never_reach_history_status_or_logs(stack, api, receiver):
+    run_and_search_for_secrets(stack, api, receiver)
+
+
+@pytest.mark.parametrize("own_stack", [{"log_level": "DEBUG"}], indirect=True)
+def test_no_secret_in_any_log_line_at_debug_level(own_stack, receiver):
+    with client_for(own_stack) as api:
+        run_and_search_for_secrets(own_stack, api, receiver)
+    assert own_stack.log_dir is not None
+    worker_log = (own_stack.log_dir / "worker.log").read_text(errors="replace")
+    assert " DEBUG " in worker_log, "the worker did not log at DEBUG level"
+
+
+def run_and_search_for_secrets(stack: Stack, api: httpx.Client, receiver) -> None:
+    """A run with every kind of credential (webhook bearer and basic auth, a URL query
+    secret, the API token, the model key, signing secrets), then a search for each in
+    /status, history, describe and every process's log."""
+    model_run = kickoff(api, receiver, inputs={"subject": "secrets"}, crew="llm_review")
     bearer_run = kickoff(
         api,
         receiver,
@@ -40,6 +61,7 @@ def test_credentials_never_reach_history_status_or_logs(stack, api, receiver):
     )
     assert task_hook.path == f"/task?key={URL_SECRET}"
     wait_status(api, bearer_run, state_is("SUCCESS"))
+    human_input_request(receiver, model_run, 1)
 
     basic_encoded = base64.b64encode(f"u:{PASSWORD}".encode()).decode()
     signing = [WEBHOOK_SECRET, ROTATED_SECRET, WEBHOOK_SECRET.removeprefix("whsec_")]
@@ -49,7 +71,9 @@ def test_credentials_never_reach_history_status_or_logs(stack, api, receiver):
         "history": temporal(stack, "workflow", "show", "--workflow-id", bearer_run, "-o", "json")
         + temporal(stack, "workflow", "show", "--workflow-id", basic_run, "-o", "json"),
         "describe": temporal(stack, "workflow", "describe", "--workflow-id", bearer_run),
+        "model run": temporal(stack, "workflow", "show", "--workflow-id", model_run, "-o", "json"),
     }
+    assert stack.log_dir is not None
     for log in sorted(stack.log_dir.glob("*.log")):
         places[log.name] = log.read_text(errors="replace")
     assert "history" in places and len(places["history"]) > 1000

@@ -150,10 +150,14 @@ class Stack:
         # Made here once, so the API (which seals webhook targets) and the worker (which
         # opens them) read the same key.
         load_or_create_key(self.settings.secret_key, self.settings.data_dir)
-        self.start_temporal()
-        self.start_worker()
-        self.start_api()
-        self.wait_healthy()
+        try:
+            self.start_temporal()
+            self.start_worker()
+            self.start_api()
+            self.wait_healthy()
+        except BaseException:
+            self.stop()  # nothing is left running when a part fails to start
+            raise
 
     def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
         process = self.processes.pop(name, None)

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from crew_hitl.crew.spec import TaskSpec, executor_for
 
+from crew_hitl.workflows.details import current_details
 from crew_hitl.workflows.outbox import Outbox
 from crew_hitl.workflows.record import RunRecord
 
@@ -302,7 +303,7 @@ class CrewRunWorkflow:
                     else sa.PENDING_TASK_ID.value_unset(),
                 ]
             )
-        workflow.set_current_details(current_details(record))
+        workflow.set_current_details(current_details(record, self._run.resume_url))
 
 
 def validation_summary(err: ValidationError) -> str:
@@ -316,23 +317,3 @@ def describe_failure(err: BaseException) -> str:
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
         return f"task failed: {message}"
     return str(err)
-
-
-def current_details(record: RunRecord) -> str:
-    """What the Temporal Web UI shows for the run now (markdown)."""
-    lines = [f"**State:** {record.state.value}"]
-    pending = record.pending
-    if pending is not None:
-        excerpt = (pending.output or "").strip().splitlines()
-        lines += [
-            f"**Waiting for:** `{pending.task_id}` round {pending.round}",
-            f"**Output:** {excerpt[0][:200] if excerpt else ''}",
-            "Approve: `temporal workflow signal --workflow-id "
-            f"{record.kickoff_id} --name resume --input "
-            f'\'{{"task_id": "{pending.task_id}", "is_approve": true}}\'`',
-        ]
-    elif record.current_task and record.state == RunState.RUNNING:
-        lines.append(f"**Running:** `{record.current_task}`")
-    if record.error:
-        lines.append(f"**Error:** {record.error}")
-    return "\n\n".join(lines)

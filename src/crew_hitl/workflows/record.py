@@ -108,7 +108,9 @@ class RunRecord:
                 if len(review.output) > EXCERPT_CHARS:
                     review.output = review.output[:EXCERPT_CHARS] + " [...]"
         events = self.events[-CARRIED_EVENTS:]
-        kept = latest_within(events, lambda e: len(json.dumps(e.data, default=str)), CARRIED_EVENT_BYTES)
+        kept = latest_within(
+            events, lambda e: len(json.dumps(e.data, default=str)), CARRIED_EVENT_BYTES
+        )
         return CarriedRun(
             tasks=tasks,
             current_task=self.current_task,
