@@ -21,6 +21,7 @@ from temporalio.service import RPCError
 from crew_hitl import WORKFLOW_TYPE
 from crew_hitl.api.auth import require_token
 from crew_hitl.api.errors import ApiError, install_error_handlers
+from crew_hitl.api.inbox import install_inbox
 from crew_hitl.api.limits import BodyLimit
 from crew_hitl.api.listing import (
     MAX_PAGE_SIZE,
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("crew %s not loaded: %s", name, error)
     install_error_handlers(app)
     install_routes(app)
+    install_inbox(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     return app
 
