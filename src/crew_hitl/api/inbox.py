@@ -5,7 +5,9 @@ on, so a run that moved on meanwhile is said so instead of decided."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote, urlencode, urlsplit
@@ -20,7 +22,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from crew_hitl.api.auth import identify
 from crew_hitl.api.errors import ApiError
-from crew_hitl.api.listing import MAX_PAGE_SIZE, ListedRun, RunFilter, add_statuses, list_runs
+from crew_hitl.api.listing import (
+    MAX_PAGE_SIZE,
+    ListedRun,
+    RunFilter,
+    add_statuses,
+    list_runs,
+    status_or_none,
+)
 from crew_hitl.api.pages import page
 from crew_hitl.api.render import excerpt
 from crew_hitl.api.resume import resume_run
@@ -40,9 +49,17 @@ from crew_hitl.api.sessions import (
     set_cookie,
     sign_in_csrf,
 )
-from crew_hitl.crew.messages import ResumeRequest, RunState, StatusDocument, TaskProgress
+from crew_hitl.crew.messages import (
+    ResumeRequest,
+    ReviewRound,
+    RunState,
+    StatusDocument,
+    TaskProgress,
+)
 
 PAGE_SIZE = 20
+TAKE_WAIT_SECONDS = 2.0
+TAKE_POLL_SECONDS = 0.05
 FORM_EXPIRED = "This form expired or did not come from this site. Reload the page and try again."
 
 
@@ -168,8 +185,26 @@ async def decide(request: Request, kickoff_id: str) -> Response:
         if status_code != 409:
             return error_page(session, status_code, message)
         return await stale_view(request, session, body, message)
+    await until_taken(request, body)
     sent = "approved" if body.is_approve else "rejected"
     return RedirectResponse(f"/ui/runs/{quote(kickoff_id, safe='')}?sent={sent}", status_code=303)
+
+
+async def until_taken(request: Request, body: ResumeRequest) -> None:
+    """Wait (briefly) for the run to take the decision and get on with it, so that the page
+    the reviewer lands on shows what came of it rather than the round just decided."""
+    client = await temporal(request)
+    deadline = time.monotonic() + TAKE_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        status = await status_or_none(client, body.execution_id, TAKE_WAIT_SECONDS)
+        if status is None:
+            return
+        pending = status.pending_human_input
+        decided = pending is None or (pending.task_id, pending.round) != (body.task_id, body.round)
+        # A quick task is worth the wait too: the page then shows its next round at once.
+        if decided and status.state != RunState.RUNNING:
+            return
+        await asyncio.sleep(TAKE_POLL_SECONDS)
 
 
 def decision_of(kickoff_id: str, form: FormData) -> ResumeRequest:
@@ -237,7 +272,7 @@ def run_view(
     )
 
 
-def decided_rounds(task: TaskProgress | None) -> list:
+def decided_rounds(task: TaskProgress | None) -> list[ReviewRound]:
     return [r for r in task.rounds if r.decision is not None] if task else []
 
 
