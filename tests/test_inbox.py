@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from crew_hitl.crew.messages import ResumeSignal
+from crew_hitl.crew.secrets import SecretBox, load_or_create_key
 from crew_hitl.stack import Stack
 from flow import state_is, wait_status
 from reviewers import (
@@ -104,7 +106,13 @@ def test_sign_in_with_a_named_token_keeps_a_sealed_strict_cookie(inbox_stack):
         assert "SameSite=strict" in cookie
         assert "Path=/ui" in cookie
         assert "Secure" not in cookie  # plain http here; https gets Secure
-        assert BOB not in cookie and "bob" not in cookie
+        # Sealed: the reviewer's name and an expiry, never the token.
+        assert BOB not in cookie
+        box = SecretBox(load_or_create_key("", inbox_stack.settings.data_dir))
+        sealed = cookie.split(";")[0].removeprefix("crew_hitl_session=").strip('"')
+        content = box.open(sealed)
+        assert content["reviewer"] == "bob"
+        assert BOB not in json.dumps(content)
 
         inbox = browser.get("/ui")
         assert inbox.status_code == 200
@@ -295,3 +303,22 @@ def test_an_unknown_run_is_a_page_saying_so(alice):
     response = alice.get("/ui/runs/no-such-run")
     assert response.status_code == 404
     assert "no run with id" in response.text
+
+
+def test_over_https_the_cookie_is_secure(inbox_stack):
+    # A TLS proxy on this host says so with X-Forwarded-Proto, which uvicorn trusts from it.
+    https = {"X-Forwarded-Proto": "https"}
+    with httpx.Client(base_url=inbox_stack.settings.api_url, headers=https) as browser:
+        form = browser.get("/ui/sign-in")
+        assert "Secure" in form.headers["set-cookie"]
+        answer = browser.post(
+            "/ui/sign-in",
+            data={"token": ALICE, "csrf": csrf_of(form.text, "/ui/sign-in"), "next": "/ui"},
+            # A Secure cookie is not sent back over plain http; a browser behind TLS would.
+            headers={"Cookie": f"crew_hitl_sign_in={form.cookies['crew_hitl_sign_in']}"},
+        )
+        assert answer.status_code == 303
+        session = next(
+            c for c in answer.headers.get_list("set-cookie") if c.startswith("crew_hitl_session=")
+        )
+        assert "Secure" in session
