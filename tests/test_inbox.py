@@ -322,3 +322,25 @@ def test_over_https_the_cookie_is_secure(inbox_stack):
             c for c in answer.headers.get_list("set-cookie") if c.startswith("crew_hitl_session=")
         )
         assert "Secure" in session
+
+
+def test_odd_input_is_a_page_saying_so_never_a_500(api, alice):
+    kickoff_id = start_paused(api)
+    for params in ({"page_size": "9" * 5000}, {"page_size": "²"}, {"page": "%%%"}, {"page": "abc"}):
+        assert alice.get("/ui", params=params).status_code in (200, 422)
+    csrf = csrf_of(alice.get("/ui").text)
+    decision = f"/ui/runs/{kickoff_id}/decision"
+    odd_forms = [
+        {"round": "²", "decision": "approve", "task_id": "research_task"},
+        {"round": "9" * 5000, "decision": "approve", "task_id": "research_task"},
+        {"round": "1", "decision": "maybe", "task_id": "research_task"},
+        {"round": "1", "decision": "approve"},
+        {"round": "1", "decision": "approve", "task_id": ""},
+    ]
+    for form in odd_forms:
+        answer = alice.post(decision, data={"csrf": csrf, **form})
+        assert answer.status_code == 422, (form, answer.status_code)
+        assert "The form was incomplete" in answer.text
+    as_json = alice.post(decision, json={"csrf": csrf, "round": 1, "decision": "approve"})
+    assert as_json.status_code == 403
+    assert wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))["ignored_resumes"] == []

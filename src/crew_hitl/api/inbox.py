@@ -6,6 +6,7 @@ on, so a run that moved on meanwhile is said so instead of decided."""
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ from crew_hitl.crew.messages import (
 )
 
 PAGE_SIZE = 20
+DIGITS = re.compile(r"[0-9]{1,6}")
 TAKE_WAIT_SECONDS = 2.0
 TAKE_POLL_SECONDS = 0.05
 FORM_EXPIRED = "This form expired or did not come from this site. Reload the page and try again."
@@ -140,7 +142,7 @@ def inbox_row(run: ListedRun) -> InboxRow | None:
 
 
 def page_size_of(value: str | None) -> int:
-    if value and value.isdigit() and 1 <= int(value) <= MAX_PAGE_SIZE:
+    if value and DIGITS.fullmatch(value) and 1 <= int(value) <= MAX_PAGE_SIZE:
         return int(value)
     return PAGE_SIZE
 
@@ -214,7 +216,7 @@ def decision_of(kickoff_id: str, form: FormData) -> ResumeRequest:
         raise ValueError("choose Approve or Reject")
     if not isinstance(task_id, str) or not isinstance(feedback, str):
         raise ValueError("the task is missing")
-    if not isinstance(round_text, str) or not round_text.isdigit():
+    if not isinstance(round_text, str) or not DIGITS.fullmatch(round_text):
         raise ValueError("the round is missing")
     try:
         return ResumeRequest(
