@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -21,7 +21,17 @@ from temporalio.service import RPCError
 from crew_hitl import WORKFLOW_TYPE
 from crew_hitl.api.auth import require_token
 from crew_hitl.api.errors import ApiError, install_error_handlers
+from crew_hitl.api.inbox import install_inbox
 from crew_hitl.api.limits import BodyLimit
+from crew_hitl.api.listing import (
+    MAX_PAGE_SIZE,
+    ExecutionsPage,
+    RunFilter,
+    add_statuses,
+    list_runs,
+    summary,
+)
+from crew_hitl.api.resume import resume_run
 from crew_hitl.api.runs import (
     RunQueryError,
     describe_run,
@@ -30,6 +40,7 @@ from crew_hitl.api.runs import (
     workers_polling,
 )
 from crew_hitl.api.temporal import TemporalConnection
+from crew_hitl.api.webhook_fields import check_webhook_urls, seal_webhooks
 from crew_hitl.api.webhook_guard import WebhookGuard
 from crew_hitl.crew import search_attributes as sa
 from crew_hitl.crew.messages import (
@@ -39,14 +50,10 @@ from crew_hitl.crew.messages import (
     KickoffResponse,
     ResumeRequest,
     ResumeResponse,
-    ResumeSignal,
     RetrySettings,
     RunState,
     StatusDocument,
     StopResponse,
-    WebhookTarget,
-    WebhookTargets,
-    WebhookUrls,
 )
 from crew_hitl.crew.secrets import SecretBox, load_or_create_key
 from crew_hitl.crew.settings import Settings
@@ -57,6 +64,7 @@ log = logging.getLogger("crew_hitl.api")
 MAX_WAIT_SECONDS = 60.0
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c3f57-6a43-4f0e-9d1e-2f8c6c1c7a10")
 POLL_SECONDS = 0.2
+SUMMARY_MAX_BYTES = 300
 Caller = Annotated[str, Depends(require_token)]
 
 
@@ -78,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.error("crew %s not loaded: %s", name, error)
     install_error_handlers(app)
     install_routes(app)
+    install_inbox(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     return app
 
@@ -95,31 +104,6 @@ def crew_named(request: Request, name: str | None) -> CrewSpec:
         known = ", ".join(sorted(registry.crews)) or "none"
         raise ApiError(404, f"no crew named {name!r} (known: {known})")
     return registry.crews[name]
-
-
-def seal_webhooks(box: SecretBox, body: WebhookUrls) -> WebhookTargets:
-    def seal(url: object | None) -> WebhookTarget | None:
-        return sealed_target(box, str(url)) if url is not None else None
-
-    return WebhookTargets(
-        task=seal(body.taskWebhookUrl),
-        step=seal(body.stepWebhookUrl),
-        crew=seal(body.crewWebhookUrl),
-    )
-
-
-async def check_webhook_urls(request: Request, body: WebhookUrls) -> None:
-    guard: WebhookGuard = request.app.state.guard
-    urls = {
-        "taskWebhookUrl": body.taskWebhookUrl,
-        "stepWebhookUrl": body.stepWebhookUrl,
-        "crewWebhookUrl": body.crewWebhookUrl,
-    }
-    if isinstance(body, KickoffRequest) and body.humanInputWebhook is not None:
-        urls["humanInputWebhook.url"] = body.humanInputWebhook.url
-    for field, url in urls.items():
-        if url is not None:
-            await guard.check(field, str(url))
 
 
 def kickoff_id_for(caller: str, idempotency_key: str | None) -> str:
@@ -172,8 +156,20 @@ async def start_run(client: Client, request: Request, run: CrewRunInput, crew: C
                 SearchAttributePair(sa.CREW_STATE, RunState.RUNNING.value),
             ]
         ),
-        static_summary=f"crew {crew.name}",
+        static_summary=run_summary(crew.name, run.inputs),
     )
+
+
+def run_summary(crew_name: str, inputs: dict[str, Any]) -> str:
+    """What the Temporal Web UI shows for a run: its crew and inputs, in a line or two."""
+    text = f"crew {crew_name}"
+    if inputs:
+        shown = ", ".join(f"{key}: {' '.join(str(value).split())}" for key, value in inputs.items())
+        text += f" — {shown}"
+    data = text.encode()
+    if len(data) <= SUMMARY_MAX_BYTES:
+        return text
+    return data[: SUMMARY_MAX_BYTES - len("…".encode())].decode(errors="ignore") + "…"
 
 
 async def event_stream(
@@ -249,38 +245,26 @@ def install_routes(app: FastAPI) -> None:
 
     @app.post("/resume")
     async def resume(request: Request, body: ResumeRequest, caller: Caller) -> ResumeResponse:
-        await check_webhook_urls(request, body)
+        return await resume_run(request, body, caller)
+
+    @app.get("/executions")
+    async def executions(
+        request: Request,
+        _: Caller,
+        state: str | None = None,
+        crew: str | None = None,
+        task: str | None = None,
+        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
+        next_page_token: str | None = None,
+    ) -> ExecutionsPage:
+        """A page of runs from Temporal's visibility store, newest first."""
+        run_filter = RunFilter.parse(state, crew, task)
         client = await client_of(request)
-        info = await describe_run(client, body.execution_id)
-        if info.finished or info.state != RunState.PENDING_HUMAN_INPUT:
-            raise ApiError(
-                409, f"run {body.execution_id} is {info.state.value}; no task is waiting for input"
-            )
-        if info.pending_task != body.task_id:
-            raise ApiError(
-                409, f"task {body.task_id!r} is not waiting for input; {info.pending_task!r} is"
-            )
-        signal = ResumeSignal(
-            task_id=body.task_id,
-            is_approve=body.is_approve,
-            human_feedback=body.human_feedback,
-            round=body.round,
-            reviewer=caller,
-            webhooks=seal_webhooks(request.app.state.box, body),
-        )
-        await client.get_workflow_handle(body.execution_id).signal("resume", signal)
-        log.info(
-            "resume %s: %s %s",
-            body.execution_id,
-            body.task_id,
-            "approved" if body.is_approve else "rejected",
-        )
-        if body.is_approve:
-            return ResumeResponse(
-                status="resumed", message=f"{body.task_id} approved; the run continues"
-            )
-        return ResumeResponse(
-            status="retrying", message=f"{body.task_id} rejected; it runs again with the feedback"
+        page = await list_runs(client, run_filter, page_size, next_page_token)
+        await add_statuses(client, page.runs)
+        return ExecutionsPage(
+            executions=[summary(run) for run in page.runs],
+            next_page_token=page.next_page_token,
         )
 
     @app.get("/status/{kickoff_id}")

@@ -1,0 +1,346 @@
+"""The reviewer's inbox over plain HTTP: sign-in, CSRF, stale decisions, escaping."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from crew_hitl.crew.messages import ResumeSignal
+from crew_hitl.crew.secrets import SecretBox, load_or_create_key
+from crew_hitl.stack import Stack
+from flow import state_is, wait_status
+from reviewers import (
+    ALICE,
+    BOB,
+    api_client,
+    browser_client,
+    csrf_of,
+    reviewer_stack,
+    sign_in,
+    start_paused,
+)
+
+PAYLOAD = '<script>alert("out")</script><img src=x onerror=alert(1)> [go](javascript:alert(2))'
+FEEDBACK = '<b>bold?</b> <script>alert("fb")</script>\nline two'
+
+
+@pytest.fixture(scope="module")
+def inbox_stack(settings, tmp_path_factory) -> Iterator[Stack]:
+    with reviewer_stack(settings, tmp_path_factory.mktemp("inbox")) as stack:
+        yield stack
+
+
+@pytest.fixture
+def api(inbox_stack) -> Iterator[httpx.Client]:
+    with api_client(inbox_stack) as client:
+        yield client
+
+
+@pytest.fixture
+def alice(inbox_stack) -> Iterator[httpx.Client]:
+    with browser_client(inbox_stack) as browser:
+        assert sign_in(browser, ALICE).status_code == 303
+        yield browser
+
+
+def decide(browser: httpx.Client, kickoff_id: str, decision: str, **fields: str) -> httpx.Response:
+    page = browser.get(f"/ui/runs/{kickoff_id}")
+    assert page.status_code == 200, page.text
+    round_number = re.search(r'name="round" value="(\d+)"', page.text)
+    form = {
+        "csrf": csrf_of(page.text),
+        "task_id": "research_task",
+        "round": round_number.group(1) if round_number else "1",
+        "decision": decision,
+        "feedback": "",
+        **fields,
+    }
+    return browser.post(f"/ui/runs/{kickoff_id}/decision", data=form)
+
+
+def test_every_page_needs_sign_in(inbox_stack):
+    with browser_client(inbox_stack) as browser:
+        for path in ("/ui", "/ui?crew=research", "/ui/runs/some-run"):
+            response = browser.get(path)
+            assert response.status_code == 303
+            location = urlsplit(response.headers["location"])
+            assert location.path == "/ui/sign-in"
+            assert parse_qs(location.query)["next"] == [path]
+        posted = browser.post("/ui/runs/some-run/decision", data={"decision": "approve"})
+        assert posted.status_code == 303
+        assert posted.headers["location"] == "/ui/sign-in?next=%2Fui%2Fruns%2Fsome-run"
+        # The API's bearer token is no way into the inbox's pages.
+        bearer = browser.get("/ui", headers={"Authorization": f"Bearer {ALICE}"})
+        assert bearer.status_code == 303
+
+
+def test_a_link_from_another_site_gets_a_same_site_link_to_follow(inbox_stack):
+    with browser_client(inbox_stack) as browser:
+        response = browser.get("/ui/runs/abc", headers={"Sec-Fetch-Site": "cross-site"})
+        assert response.status_code == 200
+        assert 'href="/ui/runs/abc"' in response.text
+
+
+def test_sign_in_with_a_named_token_keeps_a_sealed_strict_cookie(inbox_stack):
+    with browser_client(inbox_stack) as browser:
+        wrong = sign_in(browser, "not-a-token")
+        assert wrong.status_code == 403
+        assert "not one this API accepts" in wrong.text
+
+        answer = sign_in(browser, BOB, next_path="/ui?crew=research")
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/ui?crew=research"
+        cookie = next(
+            c for c in answer.headers.get_list("set-cookie") if c.startswith("crew_hitl_session=")
+        )
+        assert "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie
+        assert "Path=/ui" in cookie
+        assert "Secure" not in cookie  # plain http here; https gets Secure
+        # Sealed: the reviewer's name and an expiry, never the token.
+        assert BOB not in cookie
+        box = SecretBox(load_or_create_key("", inbox_stack.settings.data_dir))
+        sealed = cookie.split(";")[0].removeprefix("crew_hitl_session=").strip('"')
+        content = box.open(sealed)
+        assert content["reviewer"] == "bob"
+        assert BOB not in json.dumps(content)
+
+        inbox = browser.get("/ui")
+        assert inbox.status_code == 200
+        assert 'Signed in as <strong class="reviewer">bob</strong>' in inbox.text
+        policy = inbox.headers["content-security-policy"]
+        assert "default-src 'none'" in policy
+        assert "script-src 'self'" in policy
+        assert "unsafe-inline" not in policy
+        assert inbox.headers["cache-control"] == "no-store"
+
+
+def test_sign_in_goes_nowhere_but_the_inbox(inbox_stack):
+    with browser_client(inbox_stack) as browser:
+        for outside in ("https://evil.example/ui", "//evil.example/ui", "/elsewhere", "/ui\\@x"):
+            answer = sign_in(browser, ALICE, next_path=outside)
+            assert answer.status_code == 303
+            assert answer.headers["location"] == "/ui"
+
+
+def test_sign_in_without_its_own_form_is_refused(inbox_stack):
+    with browser_client(inbox_stack) as browser:
+        forged = browser.post("/ui/sign-in", data={"token": ALICE, "csrf": "guess", "next": "/ui"})
+        assert forged.status_code == 403
+        assert "crew_hitl_session" not in forged.headers.get("set-cookie", "")
+        browser.get("/ui/sign-in")  # a real form's cookie, with another form's token
+        forged = browser.post("/ui/sign-in", data={"token": ALICE, "csrf": "guess", "next": "/ui"})
+        assert forged.status_code == 403
+
+
+def test_a_tampered_or_missing_session_is_no_session(inbox_stack):
+    with browser_client(inbox_stack) as browser:
+        browser.cookies.set("crew_hitl_session", "gAAAAABtampered", path="/ui")
+        assert browser.get("/ui").status_code == 303
+
+
+def test_a_decision_without_the_forms_csrf_token_is_refused(api, alice):
+    kickoff_id = start_paused(api)
+    for csrf in ("", "guessed-token"):
+        refused = alice.post(
+            f"/ui/runs/{kickoff_id}/decision",
+            data={"csrf": csrf, "task_id": "research_task", "round": "1", "decision": "approve"},
+        )
+        assert refused.status_code == 403
+        assert "expired or did not come from this site" in refused.text
+    # Another reviewer's form token is no good either.
+    with browser_client_signed_in(api, BOB) as bob:
+        bob_csrf = csrf_of(bob.get(f"/ui/runs/{kickoff_id}").text)
+    refused = decide(alice, kickoff_id, "approve", csrf=bob_csrf)
+    assert refused.status_code == 403
+    status = wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))
+    assert status["ignored_resumes"] == []
+    assert status["tasks"][0]["rounds"][0]["decision"] is None
+
+
+@contextmanager
+def browser_client_signed_in(api: httpx.Client, token: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=str(api.base_url), timeout=15) as browser:
+        assert sign_in(browser, token).status_code == 303
+        yield browser
+
+
+def test_decisions_carry_the_reviewer_and_a_stale_one_is_said_so(api, alice):
+    kickoff_id = start_paused(api)
+    with browser_client_signed_in(api, BOB) as bob:
+        bobs_page = bob.get(f"/ui/runs/{kickoff_id}")  # bob reads round 1 too
+
+        rejected = decide(alice, kickoff_id, "reject", feedback="Add sources")
+        assert rejected.status_code == 303
+        assert rejected.headers["location"] == f"/ui/runs/{kickoff_id}?sent=rejected"
+        wait_status(
+            api,
+            kickoff_id,
+            lambda s: (s["pending_human_input"] or {}).get("round") == 2 and not s["degraded"],
+        )
+
+        late = bob.post(
+            f"/ui/runs/{kickoff_id}/decision",
+            data={
+                "csrf": csrf_of(bobs_page.text),
+                "task_id": "research_task",
+                "round": "1",
+                "decision": "approve",
+                "feedback": "Fine as it is",
+            },
+        )
+    assert late.status_code == 409
+    assert "This run moved on while you were reviewing round 1" in late.text
+    assert "Your decision (approve) was not applied" in late.text
+    assert "Fine as it is" in late.text  # handed back, not lost
+    assert 'name="round" value="2"' in late.text  # and the round now waiting
+
+    status = wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))
+    [first, second] = status["tasks"][0]["rounds"]
+    assert (first["decision"], first["feedback"], first["reviewer"]) == (
+        "rejected",
+        "Add sources",
+        "alice",
+    )
+    assert first["decided_at"] is not None
+    assert second["decision"] is None
+    assert status["ignored_resumes"] == []
+
+    page = alice.get(f"/ui/runs/{kickoff_id}")
+    assert 'by <strong class="reviewer">alice</strong>' in page.text
+    approved = decide(alice, kickoff_id, "approve", feedback="Good now")
+    assert approved.status_code == 303
+    status = wait_status(api, kickoff_id, state_is("SUCCESS"))
+    assert status["tasks"][0]["rounds"][1]["reviewer"] == "alice"
+    assert "Completed" in alice.get(f"/ui/runs/{kickoff_id}").text
+
+
+def test_a_stale_round_that_reaches_the_run_is_ignored_by_it(api, inbox_stack):
+    kickoff_id = start_paused(api)
+
+    async def signal_stale() -> None:
+        client = await Client.connect(
+            inbox_stack.settings.temporal_address, data_converter=pydantic_data_converter
+        )
+        stale = ResumeSignal(task_id="research_task", is_approve=True, round=7, reviewer="bob")
+        await client.get_workflow_handle(kickoff_id).signal("resume", stale)
+
+    asyncio.run(signal_stale())
+    status = wait_status(api, kickoff_id, lambda s: s["ignored_resumes"])
+    assert "round 7" in status["ignored_resumes"][0]["reason"]
+    assert status["state"] == "PENDING_HUMAN_INPUT"
+
+
+def test_html_in_outputs_and_feedback_is_shown_as_text(api, alice):
+    kickoff_id = start_paused(api, inputs={"topic": PAYLOAD})
+    assert decide(alice, kickoff_id, "reject", feedback=FEEDBACK).status_code == 303
+    wait_status(api, kickoff_id, lambda s: (s["pending_human_input"] or {}).get("round") == 2)
+
+    page = alice.get(f"/ui/runs/{kickoff_id}").text
+    assert "<script" not in page
+    assert "<img" not in page
+    assert 'href="javascript' not in page
+    assert "&lt;script&gt;alert(&quot;out&quot;)&lt;/script&gt;" in page  # the output
+    # The feedback as typed (its line break too), escaped.
+    assert (
+        "&lt;b&gt;bold?&lt;/b&gt; &lt;script&gt;alert(&#34;fb&#34;)&lt;/script&gt;\nline two"
+        in page
+    )
+    inbox = alice.get("/ui").text
+    assert "<script" not in inbox
+    assert "&lt;script&gt;" in inbox  # in the excerpt
+
+
+def test_the_list_is_newest_first_filtered_by_crew_and_paged(api, alice):
+    first = start_paused(api)
+    strict = start_paused(
+        api, crew="strict_review", inputs={"subject": "tides", "audience": "kids"}
+    )
+    last = start_paused(api)
+
+    def linked(html: str) -> list[str]:
+        return re.findall(r'href="/ui/runs/([^"]+)"', html)
+
+    everything = linked(alice.get("/ui", params={"page_size": "100"}).text)
+    assert everything.index(last) < everything.index(strict) < everything.index(first)
+
+    only_strict = alice.get("/ui", params={"crew": "strict_review"}).text
+    assert strict in linked(only_strict)
+    assert first not in linked(only_strict) and last not in linked(only_strict)
+    assert "draft_task" in only_strict
+
+    one = alice.get("/ui", params={"page_size": "1"}).text
+    assert linked(one) == [last]
+    next_link = re.search(r'href="(/ui\?[^"]*page=[^"]+)" rel="next"', one)
+    assert next_link
+    following = alice.get(next_link.group(1).replace("&amp;", "&")).text
+    assert linked(following) == [strict]
+    assert "First page" in following
+
+    bad = alice.get("/ui", params={"crew": 'x" OR 1=1'})
+    assert bad.status_code == 422
+    assert "crew: up to 64 letters" in bad.text
+
+
+def test_sign_out_ends_the_session(alice):
+    csrf = csrf_of(alice.get("/ui").text)
+    out = alice.post("/ui/sign-out", data={"csrf": csrf})
+    assert out.status_code == 303
+    assert out.headers["location"] == "/ui/sign-in"
+    assert alice.get("/ui").status_code == 303
+
+
+def test_an_unknown_run_is_a_page_saying_so(alice):
+    response = alice.get("/ui/runs/no-such-run")
+    assert response.status_code == 404
+    assert "no run with id" in response.text
+
+
+def test_over_https_the_cookie_is_secure(inbox_stack):
+    # A TLS proxy on this host says so with X-Forwarded-Proto, which uvicorn trusts from it.
+    https = {"X-Forwarded-Proto": "https"}
+    with httpx.Client(base_url=inbox_stack.settings.api_url, headers=https) as browser:
+        form = browser.get("/ui/sign-in")
+        assert "Secure" in form.headers["set-cookie"]
+        answer = browser.post(
+            "/ui/sign-in",
+            data={"token": ALICE, "csrf": csrf_of(form.text, "/ui/sign-in"), "next": "/ui"},
+            # A Secure cookie is not sent back over plain http; a browser behind TLS would.
+            headers={"Cookie": f"crew_hitl_sign_in={form.cookies['crew_hitl_sign_in']}"},
+        )
+        assert answer.status_code == 303
+        session = next(
+            c for c in answer.headers.get_list("set-cookie") if c.startswith("crew_hitl_session=")
+        )
+        assert "Secure" in session
+
+
+def test_odd_input_is_a_page_saying_so_never_a_500(api, alice):
+    kickoff_id = start_paused(api)
+    for params in ({"page_size": "9" * 5000}, {"page_size": "²"}, {"page": "%%%"}, {"page": "abc"}):
+        assert alice.get("/ui", params=params).status_code in (200, 422)
+    csrf = csrf_of(alice.get("/ui").text)
+    decision = f"/ui/runs/{kickoff_id}/decision"
+    odd_forms = [
+        {"round": "²", "decision": "approve", "task_id": "research_task"},
+        {"round": "9" * 5000, "decision": "approve", "task_id": "research_task"},
+        {"round": "1", "decision": "maybe", "task_id": "research_task"},
+        {"round": "1", "decision": "approve"},
+        {"round": "1", "decision": "approve", "task_id": ""},
+    ]
+    for form in odd_forms:
+        answer = alice.post(decision, data={"csrf": csrf, **form})
+        assert answer.status_code == 422, (form, answer.status_code)
+        assert "The form was incomplete" in answer.text
+    as_json = alice.post(decision, json={"csrf": csrf, "round": 1, "decision": "approve"})
+    assert as_json.status_code == 403
+    assert wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))["ignored_resumes"] == []
