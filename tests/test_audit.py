@@ -1,0 +1,67 @@
+"""Who decided, and when: named tokens, and the audit trail every resume leaves in /status."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from crew_hitl.stack import Stack
+from flow import human_input_request, kickoff, resume, state_is, wait_status
+from test_temporal_cli import signal_resume
+
+ALICE, BOB = "tok-a-7c1e55", "tok-b-0d93aa"
+NAMED = {"api_token": f"alice:{ALICE},bob:{BOB},bare-token-41ac"}
+
+
+def client(stack: Stack, token: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=stack.settings.api_url, headers={"Authorization": f"Bearer {token}"}, timeout=15
+    )
+
+
+@pytest.mark.parametrize("own_stack", [NAMED], indirect=True)
+def test_every_resume_is_in_the_audit_trail_with_its_reviewer(own_stack, receiver):
+    with client(own_stack, ALICE) as alice, client(own_stack, BOB) as bob:
+        kickoff_id = kickoff(alice, receiver)
+        human_input_request(receiver, kickoff_id, 1)
+        assert resume(alice, kickoff_id, "research_task", False, "sources?").status_code == 200
+        human_input_request(receiver, kickoff_id, 2)
+        signal_resume(
+            own_stack,
+            kickoff_id,
+            {"task_id": "reporting_task", "is_approve": True, "reviewer": "carol"},
+        )
+        signal_resume(own_stack, kickoff_id, {"task_id": "research_task", "reviewer": "dave"})
+        wait_status(alice, kickoff_id, lambda s: len(s["audit"]) == 3)
+        assert resume(bob, kickoff_id, "research_task", True, "good", round=2).status_code == 200
+        status = wait_status(bob, kickoff_id, state_is("SUCCESS"))
+
+    audit = status["audit"]
+    assert [
+        (e["reviewer"], e["task_id"], e["round"], e["decision"], e["applied"]) for e in audit
+    ] == [
+        ("alice", "research_task", 1, "rejected", True),
+        ("carol", "reporting_task", None, "approved", False),
+        ("dave", "research_task", None, None, False),
+        ("bob", "research_task", 2, "approved", True),
+    ]
+    assert "not waiting for input" in audit[1]["reason"]
+    assert audit[2]["reason"].startswith("malformed resume")
+    assert [e["at"] for e in audit] == sorted(e["at"] for e in audit)
+    rounds = status["tasks"][0]["rounds"]
+    assert [(r["reviewer"], r["decision"]) for r in rounds] == [
+        ("alice", "rejected"),
+        ("bob", "approved"),
+    ]
+
+
+@pytest.mark.parametrize("own_stack", [NAMED], indirect=True)
+def test_named_and_bare_tokens_sign_in_and_others_do_not(own_stack, receiver):
+    with client(own_stack, "bare-token-41ac") as bare, client(own_stack, "tok-a") as wrong:
+        kickoff_id = kickoff(bare, receiver)
+        human_input_request(receiver, kickoff_id, 1)
+        assert wrong.get(f"/status/{kickoff_id}").status_code == 401
+        assert resume(wrong, kickoff_id, "research_task", True).status_code == 401
+        assert resume(bare, kickoff_id, "research_task", True).status_code == 200
+        status = wait_status(bare, kickoff_id, state_is("SUCCESS"))
+    assert status["audit"][0]["reviewer"] == "api"
