@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 
 from crew_hitl import WORKFLOW_TYPE
 from crew_hitl.api.auth import require_token
-from crew_hitl.api.errors import ApiError, install_error_handlers
+from crew_hitl.api.errors import ApiError, error_responses, install_error_handlers
 from crew_hitl.api.inbox import install_inbox
 from crew_hitl.api.limits import BodyLimit
 from crew_hitl.api.listing import (
@@ -45,6 +45,7 @@ from crew_hitl.api.webhook_guard import WebhookGuard
 from crew_hitl.crew import search_attributes as sa
 from crew_hitl.crew.messages import (
     CrewRunInput,
+    HealthAnswer,
     InputsResponse,
     KickoffRequest,
     KickoffResponse,
@@ -66,6 +67,12 @@ IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c3f57-6a43-4f0e-9d1e-2f8c6c1c7a10")
 POLL_SECONDS = 0.2
 SUMMARY_MAX_BYTES = 300
 Caller = Annotated[str, Depends(require_token)]
+EVENT_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events (`id:`, `event:`, `data:` lines)",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -197,7 +204,7 @@ def install_routes(app: FastAPI) -> None:
     async def root() -> dict[str, str]:
         return {"status": "healthy"}
 
-    @app.get("/health")
+    @app.get("/health", responses={200: {"model": HealthAnswer}, 503: {"model": HealthAnswer}})
     async def health(request: Request) -> JSONResponse:
         settings: Settings = request.app.state.settings
         try:
@@ -215,11 +222,11 @@ def install_routes(app: FastAPI) -> None:
             )
         return JSONResponse({"status": "healthy", "temporal": "up", "workers": pollers})
 
-    @app.get("/inputs")
+    @app.get("/inputs", responses=error_responses(401, 404, 422))
     async def inputs(request: Request, _: Caller, crew: str | None = None) -> InputsResponse:
         return InputsResponse(inputs=crew_named(request, crew).placeholders())
 
-    @app.post("/kickoff")
+    @app.post("/kickoff", responses=error_responses(400, 401, 404, 413, 422, 503))
     async def kickoff(request: Request, body: KickoffRequest, caller: Caller) -> KickoffResponse:
         crew = crew_named(request, body.crew)
         missing = crew.missing_inputs(body.inputs)
@@ -243,11 +250,11 @@ def install_routes(app: FastAPI) -> None:
         log.info("kickoff %s: crew %s", run.kickoff_id, crew.name)
         return KickoffResponse(kickoff_id=run.kickoff_id)
 
-    @app.post("/resume")
+    @app.post("/resume", responses=error_responses(400, 401, 404, 409, 413, 422, 503))
     async def resume(request: Request, body: ResumeRequest, caller: Caller) -> ResumeResponse:
         return await resume_run(request, body, caller)
 
-    @app.get("/executions")
+    @app.get("/executions", responses=error_responses(401, 422, 503))
     async def executions(
         request: Request,
         _: Caller,
@@ -267,7 +274,7 @@ def install_routes(app: FastAPI) -> None:
             next_page_token=page.next_page_token,
         )
 
-    @app.get("/status/{kickoff_id}")
+    @app.get("/status/{kickoff_id}", responses=error_responses(401, 404, 422, 503))
     async def status(
         request: Request,
         kickoff_id: str,
@@ -288,7 +295,11 @@ def install_routes(app: FastAPI) -> None:
             document = await query_status(client, kickoff_id, timeout)
         return document
 
-    @app.get("/events/{kickoff_id}")
+    @app.get(
+        "/events/{kickoff_id}",
+        response_class=StreamingResponse,
+        responses={**EVENT_STREAM, **error_responses(401, 404, 422, 503)},
+    )
     async def events(request: Request, kickoff_id: str, _: Caller) -> StreamingResponse:
         """Server-sent events: the run's events from its first (or after `Last-Event-ID`),
         ending after its last."""
@@ -300,7 +311,7 @@ def install_routes(app: FastAPI) -> None:
             stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
-    @app.post("/stop/{kickoff_id}")
+    @app.post("/stop/{kickoff_id}", responses=error_responses(401, 404, 409, 422, 503))
     async def stop(request: Request, kickoff_id: str, _: Caller) -> StopResponse:
         client = await client_of(request)
         info = await describe_run(client, kickoff_id)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -23,6 +24,41 @@ ERROR_NAMES = {
     422: "invalid_request",
     503: "unavailable",
 }
+
+
+ERROR_MEANINGS = {
+    400: "The body is not text (UTF-8) that can be read as JSON",
+    401: "No valid `Authorization: Bearer <token>` header",
+    404: "No such run or crew",
+    409: "The run is not in a state that allows this",
+    413: "The request body is larger than CREW_HITL_MAX_REQUEST_BYTES",
+    422: "The request is invalid: `problems` names each field, `missing` each crew input",
+    503: "Temporal does not answer",
+}
+
+
+class Problem(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+    message: str
+    problems: list[Problem] | None = None
+    missing: list[str] | None = None
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route that may answer with these errors, for the OpenAPI
+    document (it replaces FastAPI's own 422 shape, which this API does not use)."""
+    return {
+        status: {"model": ErrorBody, "description": ERROR_MEANINGS[status]} for status in statuses
+    }
 
 
 class ApiError(Exception):

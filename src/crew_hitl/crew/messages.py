@@ -78,6 +78,16 @@ class InputsResponse(BaseModel):
     inputs: list[str]
 
 
+class HealthAnswer(BaseModel):
+    """GET /health: healthy with the number of workers, or unhealthy naming the missing part."""
+
+    status: Literal["healthy", "unhealthy"]
+    temporal: Literal["up", "down"]
+    workers: int | None = None
+    worker: Literal["missing"] | None = None
+    message: str | None = None
+
+
 # ---------------------------------------------------------------- webhooks
 
 
