@@ -57,3 +57,32 @@ def test_a_large_feedback_under_the_limit_is_kept_as_text(api, receiver):
         lambda s: s["pending_human_input"] and s["pending_human_input"]["round"] == 2,
     )
     assert status["tasks"][0]["rounds"][0]["feedback"] == feedback
+
+
+def test_a_feedback_over_the_body_limit_is_413_and_changes_nothing(api, receiver):
+    body = {"inputs": {"topic": "mb"}, "humanInputWebhook": {"url": receiver.url("/mb")}}
+    kickoff_id = api.post("/kickoff", json=body).json()["kickoff_id"]
+    human_input_request(receiver, kickoff_id, 1)
+    answer = resume(api, kickoff_id, "research_task", False, "x" * 1024 * 1024)
+    assert answer.status_code == 413
+    assert answer.json()["error"] == "payload_too_large"
+    status = wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))
+    assert status["tasks"][0]["rounds"][0]["decision"] is None
+
+
+def test_a_1mb_feedback_under_the_limit_fails_the_run_saying_why(api, receiver):
+    """Accepted and kept, but the next round's output quotes it whole: more than
+    CREW_HITL_MAX_OUTPUT_BYTES, so the run fails, says why in /status and sends crew_failed."""
+    body = {
+        "inputs": {"topic": "mb"},
+        "humanInputWebhook": {"url": receiver.url("/mb")},
+        "crewWebhookUrl": receiver.url("/mb-crew"),
+    }
+    kickoff_id = api.post("/kickoff", json=body).json()["kickoff_id"]
+    human_input_request(receiver, kickoff_id, 1)
+    feedback = "x" * 1_000_000
+    assert resume(api, kickoff_id, "research_task", False, feedback).status_code == 200
+    status = wait_status(api, kickoff_id, state_is("FAILED"))
+    assert "CREW_HITL_MAX_OUTPUT_BYTES (256 KiB)" in status["error"]
+    assert status["tasks"][0]["rounds"][0]["feedback"] == feedback
+    receiver.wait_for(lambda r: r.event == "crew_failed" and r.body["kickoff_id"] == kickoff_id)
