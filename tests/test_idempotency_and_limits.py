@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from flow import human_input_request, resume, state_is, wait_status
 
@@ -86,3 +87,21 @@ def test_a_1mb_feedback_under_the_limit_fails_the_run_saying_why(api, receiver):
     assert "CREW_HITL_MAX_OUTPUT_BYTES (256 KiB)" in status["error"]
     assert status["tasks"][0]["rounds"][0]["feedback"] == feedback
     receiver.wait_for(lambda r: r.event == "crew_failed" and r.body["kickoff_id"] == kickoff_id)
+
+
+@pytest.mark.parametrize("size", [400_000, 800_000])
+def test_a_kickoff_too_large_for_temporal_is_413(api, size):
+    # Under the body limit, but the topic is filled into each task: over Temporal's blob limit
+    # (400 kB) or gRPC's message limit (800 kB, which used to be a 503 "temporal_unavailable").
+    response = api.post("/kickoff", json={"inputs": {"topic": "y" * size}})
+    assert response.status_code == 413, response.text
+    assert response.json()["error"] == "payload_too_large"
+    assert "too large for Temporal" in response.json()["message"]
+
+
+def test_an_input_that_makes_an_output_over_the_limit_fails_the_run_saying_why(api, receiver):
+    body = {"inputs": {"topic": "y" * 200_000}, "humanInputWebhook": {"url": receiver.url("/big")}}
+    response = api.post("/kickoff", json=body)
+    assert response.status_code == 200, response.text
+    status = wait_status(api, response.json()["kickoff_id"], state_is("FAILED"))
+    assert "CREW_HITL_MAX_OUTPUT_BYTES (256 KiB)" in status["error"]
