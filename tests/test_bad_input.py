@@ -28,11 +28,14 @@ def test_missing_or_wrong_token_is_401(stack, method, path, body, header):
     )
     assert response.status_code == 401
     assert response.json()["error"] == "unauthorized"
+    assert response.headers["www-authenticate"] == "Bearer"
 
 
 def test_unknown_ids_are_404(api):
     assert api.get("/status/no-such-run").status_code == 404
     assert api.post("/stop/no-such-run").status_code == 404
+    assert api.get("/events/no-such-run").status_code == 404
+    assert api.get("/status/" + "x" * 2000).status_code == 404  # longer than Temporal takes
     answer = resume(api, "no-such-run", "research_task", True)
     assert answer.status_code == 404
     assert set(answer.json()) >= {"error", "message"}
@@ -74,6 +77,7 @@ def test_malformed_kickoff_is_422(api, content):
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "invalid_request"
     assert response.json()["message"]
+    assert response.json()["problems"]
 
 
 @pytest.mark.parametrize(
@@ -91,6 +95,39 @@ def test_malformed_kickoff_is_422(api, content):
 def test_malformed_resume_is_422(api, body):
     response = api.post("/resume", json=body)
     assert response.status_code == 422, response.text
+    assert response.json()["problems"]
+
+
+@pytest.mark.parametrize(
+    "path,body",
+    [
+        ("/kickoff", {"inputs": {"topic": "x"}, "topics": ["x"]}),
+        ("/resume", {"execution_id": "x", "task_id": "t", "is_approve": True, "approved": True}),
+    ],
+)
+def test_unknown_fields_are_named(api, path, body):
+    response = api.post(path, json=body)
+    assert response.status_code == 422
+    [problem] = response.json()["problems"]
+    assert problem["field"] in ("topics", "approved")
+    assert problem["problem"] == "Extra inputs are not permitted"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+def test_a_body_that_is_not_sent_as_json_is_422(api, content_type):
+    body = b'{"inputs": {"topic": "x"}}'
+    response = api.post("/kickoff", content=body, headers={"content-type": content_type})
+    assert response.status_code == 422, response.text
+    assert response.json()["message"].startswith("body: ")
+
+
+@pytest.mark.parametrize("query", ["wait=-1", "wait=61", "wait=soon", "since=-1", "since=1.5"])
+def test_bad_long_poll_parameters_are_422(api, query):
+    response = api.get(f"/status/any-run?{query}")
+    assert response.status_code == 422, response.text
+    assert response.json()["message"].startswith(query.split("=")[0] + ": ")
 
 
 def post_raw(api: httpx.Client, path: str, content: bytes) -> httpx.Response:

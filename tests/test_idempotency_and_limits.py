@@ -33,6 +33,14 @@ def test_one_run_per_idempotency_key(api, receiver):
     assert len(requests) == 1
 
 
+def test_an_idempotency_key_over_255_characters_is_422(api):
+    response = api.post(
+        "/kickoff", json={"inputs": {"topic": "x"}}, headers={"Idempotency-Key": "k" * 256}
+    )
+    assert response.status_code == 422
+    assert "Idempotency-Key" in response.json()["message"]
+
+
 def test_a_body_over_the_limit_is_413(api):
     huge = {"inputs": {"topic": "x" * (1024 * 1024 + 10)}}
     response = api.post("/kickoff", json=huge)
