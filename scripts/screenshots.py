@@ -1,7 +1,10 @@
-"""Screenshots of the reviewer's inbox for the README: starts a stack of its own, pauses a few
-runs of the research crew, has bob reject one, and saves what alice sees.
+"""Screenshots for the README. Starts a stack of its own, pauses a few runs of the research crew,
+has bob reject one, and saves what alice sees in the reviewer's inbox and what an operator sees
+in the Temporal Web UI.
 
-    .venv/bin/python scripts/screenshots.py      # writes docs/inbox.png and docs/run-page.png
+    .venv/bin/python scripts/screenshots.py
+    # writes docs/inbox.png, docs/run-page.png, docs/temporal-ui-pending.png and
+    # docs/temporal-ui-run.png
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -17,12 +21,22 @@ from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 from browser import launch  # noqa: E402
 from crew_hitl.crew.settings import Settings  # noqa: E402
+from crew_hitl.stack import Stack  # noqa: E402
 from flow import resume, wait_status  # noqa: E402
 from reviewers import ALICE, BOB, api_client, reviewer_stack, start_paused  # noqa: E402
 
 TOPICS = ["Coral reef restoration", "Solid-state batteries", "AI Research"]
 FEEDBACK = "Add a source for every point, and drop the ones older than 2020."
 VIEWPORT = {"width": 1100, "height": 720}
+# The Temporal UI is a single-page app that lays itself out for a wide window; its run page
+# needs the height to show the summary and all four commands of the current details.
+TEMPORAL_LIST_VIEWPORT = {"width": 1280, "height": 560}
+TEMPORAL_RUN_VIEWPORT = {"width": 1280, "height": 1100}
+PENDING_QUERY = 'CrewState="PENDING_HUMAN_INPUT"'
+HIDDEN_COLUMNS = ["Run ID", "Type", "Start", "End"]
+CREW_COLUMNS = ["CrewName", "CrewState", "PendingTaskId"]
+UI_TIMEOUT_MS = 30_000
+PICTURES = ["inbox.png", "run-page.png", "temporal-ui-pending.png", "temporal-ui-run.png"]
 
 
 def sign_in(page: Page, base: str) -> None:
@@ -40,6 +54,7 @@ def pause_runs(base_settings: Settings, docs: Path, tmp: Path) -> None:
             assert resume(api, rejected, "research_task", False, FEEDBACK, round=1).is_success
             wait_status(api, rejected, lambda s: (s["pending_human_input"] or {}).get("round") == 2)
         shoot(stack.settings.api_url, rejected, docs)
+        shoot_temporal_ui(stack, ids, rejected, docs)
 
 
 def shoot(base: str, rejected: str, docs: Path) -> None:
@@ -55,13 +70,67 @@ def shoot(base: str, rejected: str, docs: Path) -> None:
         browser.close()
 
 
+def temporal_ui_url(stack: Stack) -> str:
+    """The Web UI of the stack's dev server, at its namespace."""
+    settings = stack.settings
+    return f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}"
+
+
+def shoot_temporal_ui(stack: Stack, paused: list[str], shown: str, docs: Path) -> None:
+    """The workflow list filtered on paused runs, and one paused run's summary and details."""
+    base = temporal_ui_url(stack)
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page(viewport=TEMPORAL_LIST_VIEWPORT, device_scale_factor=1)
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        shoot_pending_list(page, base, paused, docs / "temporal-ui-pending.png")
+        page.set_viewport_size(TEMPORAL_RUN_VIEWPORT)
+        shoot_run_details(page, base, shown, docs / "temporal-ui-run.png")
+        browser.close()
+
+
+def shoot_pending_list(page: Page, base: str, paused: list[str], path: Path) -> None:
+    page.goto(f"{base}/workflows?query={quote(PENDING_QUERY)}")
+    page.get_by_role("button", name="Collapse Navigation").click()
+    show_crew_columns(page)
+    rows = page.get_by_role("row").filter(has_text="PENDING_HUMAN_INPUT")
+    expect(rows).to_have_count(len(paused), timeout=UI_TIMEOUT_MS)
+    for kickoff_id in paused:
+        expect(page.get_by_role("link", name=kickoff_id)).to_be_visible()
+    page.screenshot(path=path, animations="disabled")
+
+
+def show_crew_columns(page: Page) -> None:
+    """Through the table's own settings (kept in the browser): the crew's search attributes
+    in place of the run id, type and times."""
+    page.get_by_role("button", name="Configure Columns").click()
+    for column in HIDDEN_COLUMNS:
+        page.get_by_role("button", name=f"Remove {column} column").click()
+    for column in CREW_COLUMNS:
+        page.get_by_role("button", name=f"Add {column} column").click()
+    page.get_by_role("button", name="Close Workflows Table configuration").click()
+    expect(page.get_by_role("columnheader", name="PendingTaskId")).to_be_visible()
+
+
+def shoot_run_details(page: Page, base: str, kickoff_id: str, path: Path) -> None:
+    """The User Metadata tab; the UI renders the summary and the details (markdown) each in
+    a frame of its own, the summary's first."""
+    page.goto(f"{base}/workflows/{kickoff_id}")
+    page.get_by_role("tab", name="User Metadata").click()
+    summary, details = page.frame_locator("iframe").first, page.frame_locator("iframe").last
+    expect(summary.get_by_text("crew research — topic: AI Research")).to_be_visible()
+    expect(details.get_by_text("PENDING_HUMAN_INPUT")).to_be_visible()
+    expect(details.get_by_text("Reject over HTTP:")).to_be_visible()
+    page.screenshot(path=path, animations="disabled")
+
+
 def main() -> None:
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(crews_dir=ROOT / "crews", status_query_timeout=2)
         pause_runs(settings, docs, Path(tmp))
-    print(f"wrote {docs / 'inbox.png'} and {docs / 'run-page.png'}")
+    print("wrote " + ", ".join(str(docs / name) for name in PICTURES))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import httpx
@@ -27,11 +28,14 @@ def test_missing_or_wrong_token_is_401(stack, method, path, body, header):
     )
     assert response.status_code == 401
     assert response.json()["error"] == "unauthorized"
+    assert response.headers["www-authenticate"] == "Bearer"
 
 
 def test_unknown_ids_are_404(api):
     assert api.get("/status/no-such-run").status_code == 404
     assert api.post("/stop/no-such-run").status_code == 404
+    assert api.get("/events/no-such-run").status_code == 404
+    assert api.get("/status/" + "x" * 2000).status_code == 404  # longer than Temporal takes
     answer = resume(api, "no-such-run", "research_task", True)
     assert answer.status_code == 404
     assert set(answer.json()) >= {"error", "message"}
@@ -73,6 +77,7 @@ def test_malformed_kickoff_is_422(api, content):
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "invalid_request"
     assert response.json()["message"]
+    assert response.json()["problems"]
 
 
 @pytest.mark.parametrize(
@@ -84,11 +89,121 @@ def test_malformed_kickoff_is_422(api, content):
         {"execution_id": "", "task_id": "t", "is_approve": True},
         {"execution_id": "x", "task_id": "t", "is_approve": True, "round": 0},
         {"execution_id": "x", "task_id": "t", "is_approve": True, "stepWebhookUrl": "file:///x"},
+        {"execution_id": "x", "task_id": "t", "is_approve": True, "approved": True},
     ],
 )
 def test_malformed_resume_is_422(api, body):
     response = api.post("/resume", json=body)
     assert response.status_code == 422, response.text
+    assert response.json()["problems"]
+
+
+@pytest.mark.parametrize(
+    "path,body",
+    [
+        ("/kickoff", {"inputs": {"topic": "x"}, "topics": ["x"]}),
+        ("/resume", {"execution_id": "x", "task_id": "t", "is_approve": True, "approved": True}),
+    ],
+)
+def test_unknown_fields_are_named(api, path, body):
+    response = api.post(path, json=body)
+    assert response.status_code == 422
+    [problem] = response.json()["problems"]
+    assert problem["field"] in ("topics", "approved")
+    assert problem["problem"] == "Extra inputs are not permitted"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+def test_a_body_that_is_not_sent_as_json_is_422(api, content_type):
+    body = b'{"inputs": {"topic": "x"}}'
+    response = api.post("/kickoff", content=body, headers={"content-type": content_type})
+    assert response.status_code == 422, response.text
+    assert response.json()["message"].startswith("body: ")
+
+
+@pytest.mark.parametrize("query", ["wait=-1", "wait=61", "wait=soon", "since=-1", "since=1.5"])
+def test_bad_long_poll_parameters_are_422(api, query):
+    response = api.get(f"/status/any-run?{query}")
+    assert response.status_code == 422, response.text
+    assert response.json()["message"].startswith(query.split("=")[0] + ": ")
+
+
+def post_raw(api: httpx.Client, path: str, content: bytes) -> httpx.Response:
+    return api.post(path, content=content, headers={"content-type": "application/json"})
+
+
+def nested(depth: int) -> bytes:
+    """JSON text of `depth` objects, each inside the one before."""
+    return b'{"a": ' * depth + b"1" + b"}" * depth
+
+
+def deep_kickoff(field: str, depth: int) -> bytes:
+    """A kickoff whose `inputs` or `meta` nests objects `depth` levels deep."""
+    if field == "meta":
+        return b'{"inputs": {"topic": "x"}, "meta": %s}' % nested(depth)
+    return b'{"inputs": {"topic": "x", "deep": %s}}' % nested(depth - 1)
+
+
+@pytest.mark.parametrize("path", ["/kickoff", "/resume"])
+def test_a_body_that_is_not_utf8_is_400(api, path):
+    response = post_raw(api, path, b'{"inputs": {"topic": "\xff\xfe"}}')
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad_request"
+
+
+@pytest.mark.parametrize("field", ["inputs", "meta"])
+@pytest.mark.parametrize("depth", [33, 900])
+def test_json_nested_too_deep_is_422_naming_the_field(api, field, depth):
+    # 254 levels and more used to be a 500; 200 to 253, a run the worker could not read.
+    response = post_raw(api, "/kickoff", deep_kickoff(field, depth))
+    assert response.status_code == 422, response.text
+    assert response.json()["message"].startswith(f"{field}: ")
+    assert "more than 32 levels deep" in response.json()["message"]
+
+
+def test_json_deeper_than_the_parser_goes_is_400(api):
+    response = post_raw(api, "/kickoff", deep_kickoff("meta", 5000))
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad_request"
+
+
+def test_json_32_levels_deep_reaches_the_run_and_its_webhooks(api, receiver):
+    body = json.loads(deep_kickoff("meta", 32))
+    body["humanInputWebhook"] = {"url": receiver.url("/deep")}
+    response = api.post("/kickoff", json=body)
+    assert response.status_code == 200, response.text
+    request = human_input_request(receiver, response.json()["kickoff_id"], 1)
+    assert request.body["meta"] == body["meta"]
+
+
+@pytest.mark.parametrize(
+    "path,content,status",
+    [
+        ("/kickoff", rb'{"inputs": {"topic": "\ud800"}}', 422),
+        ("/kickoff", rb'{"inputs": {"topic": "x"}, "meta": {"list": [{"k\udfff": 1}]}}', 422),
+        ("/kickoff", rb'{"inputs": {"topic": "x"}, "crew": "\ud800"}', 404),
+    ],
+)
+def test_text_that_is_not_unicode_is_refused(api, path, content, status):
+    # A lone surrogate escape is valid JSON but no text; in inputs or meta it used to be a 500.
+    response = post_raw(api, path, content)
+    assert response.status_code == status, response.text
+
+
+def test_feedback_that_is_not_unicode_is_422_and_changes_nothing(api, receiver):
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+    content = (
+        b'{"execution_id": "%s", "task_id": "research_task", "is_approve": false,'
+        b' "human_feedback": "a lone \\udc00 surrogate"}' % kickoff_id.encode()
+    )
+    response = post_raw(api, "/resume", content)  # used to be a 500: the signal could not be sent
+    assert response.status_code == 422, response.text
+    assert response.json()["message"].startswith("human_feedback: ")
+    status = wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))
+    assert status["tasks"][0]["rounds"][0]["decision"] is None
 
 
 def test_credentials_in_a_bad_body_are_not_echoed(api):
@@ -146,6 +261,61 @@ def test_racing_approvals_advance_the_run_once(api, receiver):
         r.body["task_id"] for r in receiver.events_for(kickoff_id) if r.event == "task_completed"
     ]
     assert sorted(completed) == ["reporting_task", "research_task"]
+
+
+FEEDBACK_AS_TEXT = {
+    "control": "NUL \x00 BEL \x07 ESC \x1b[31mred\x1b[0m CR \r LF \n TAB \t DEL \x7f",
+    "unicode": "RLO \u202e ZWJ \u200d BOM \ufeff e\u0301 \U0001f9ea \U0001d518 \u4e2d\u6587 \u05e2",
+    "html": "<script>alert(1)</script><img src=x onerror=alert(1)> &amp; </textarea>",
+    "sql": "'; DROP TABLE runs; -- \" OR 1=1 -- \\",
+    "markdown": "**bold** [link](javascript:alert(1)) `code` {topic} {{7*7}} ${HOME}",
+}
+
+
+@pytest.mark.parametrize("kind", FEEDBACK_AS_TEXT)
+def test_feedback_is_kept_as_the_text_it_is(api, receiver, kind):
+    feedback = FEEDBACK_AS_TEXT[kind]
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+    assert resume(api, kickoff_id, "research_task", False, feedback).status_code == 200
+    second = human_input_request(receiver, kickoff_id, 2)
+    assert feedback in second.body["task_output"]  # quoted as given, never interpolated
+    status = wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))
+    assert status["tasks"][0]["rounds"][0]["feedback"] == feedback
+
+
+def test_an_approval_and_a_rejection_racing_apply_one(api, receiver):
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+    answers: list[int] = []
+
+    def decide(approve: bool) -> None:
+        reply = resume(api, kickoff_id, "research_task", approve, f"approve={approve}", round=1)
+        answers.append(reply.status_code)
+
+    threads = [threading.Thread(target=decide, args=(i % 2 == 0,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(answers) <= {200, 409} and 200 in answers
+
+    # Settled: one decision applied, every other accepted resume recorded as ignored.
+    status = wait_status(
+        api,
+        kickoff_id,
+        lambda s: (
+            state_is("SUCCESS", "PENDING_HUMAN_INPUT")(s)
+            and s["tasks"][0]["rounds"][0]["decision"] is not None
+            and len(s["ignored_resumes"]) == answers.count(200) - 1
+        ),
+    )
+    [first, *later] = status["tasks"][0]["rounds"]
+    assert first["feedback"] == f"approve={first['decision'] == 'approved'}"
+    if first["decision"] == "approved":
+        assert status["state"] == "SUCCESS" and later == []
+    else:
+        assert [r["decision"] for r in later] == [None]  # round 2 waits for its reviewer
 
 
 def test_a_failing_webhook_endpoint_never_blocks_the_run(api, receiver):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from flow import human_input_request, resume, state_is, wait_status
 
@@ -32,6 +33,14 @@ def test_one_run_per_idempotency_key(api, receiver):
     assert len(requests) == 1
 
 
+def test_an_idempotency_key_over_255_characters_is_422(api):
+    response = api.post(
+        "/kickoff", json={"inputs": {"topic": "x"}}, headers={"Idempotency-Key": "k" * 256}
+    )
+    assert response.status_code == 422
+    assert "Idempotency-Key" in response.json()["message"]
+
+
 def test_a_body_over_the_limit_is_413(api):
     huge = {"inputs": {"topic": "x" * (1024 * 1024 + 10)}}
     response = api.post("/kickoff", json=huge)
@@ -57,3 +66,50 @@ def test_a_large_feedback_under_the_limit_is_kept_as_text(api, receiver):
         lambda s: s["pending_human_input"] and s["pending_human_input"]["round"] == 2,
     )
     assert status["tasks"][0]["rounds"][0]["feedback"] == feedback
+
+
+def test_a_feedback_over_the_body_limit_is_413_and_changes_nothing(api, receiver):
+    body = {"inputs": {"topic": "mb"}, "humanInputWebhook": {"url": receiver.url("/mb")}}
+    kickoff_id = api.post("/kickoff", json=body).json()["kickoff_id"]
+    human_input_request(receiver, kickoff_id, 1)
+    answer = resume(api, kickoff_id, "research_task", False, "x" * 1024 * 1024)
+    assert answer.status_code == 413
+    assert answer.json()["error"] == "payload_too_large"
+    status = wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))
+    assert status["tasks"][0]["rounds"][0]["decision"] is None
+
+
+def test_a_1mb_feedback_under_the_limit_fails_the_run_saying_why(api, receiver):
+    """Accepted and kept, but the next round's output quotes it whole: more than
+    CREW_HITL_MAX_OUTPUT_BYTES, so the run fails, says why in /status and sends crew_failed."""
+    body = {
+        "inputs": {"topic": "mb"},
+        "humanInputWebhook": {"url": receiver.url("/mb")},
+        "crewWebhookUrl": receiver.url("/mb-crew"),
+    }
+    kickoff_id = api.post("/kickoff", json=body).json()["kickoff_id"]
+    human_input_request(receiver, kickoff_id, 1)
+    feedback = "x" * 1_000_000
+    assert resume(api, kickoff_id, "research_task", False, feedback).status_code == 200
+    status = wait_status(api, kickoff_id, state_is("FAILED"))
+    assert "CREW_HITL_MAX_OUTPUT_BYTES (256 KiB)" in status["error"]
+    assert status["tasks"][0]["rounds"][0]["feedback"] == feedback
+    receiver.wait_for(lambda r: r.event == "crew_failed" and r.body["kickoff_id"] == kickoff_id)
+
+
+@pytest.mark.parametrize("size", [400_000, 800_000])
+def test_a_kickoff_too_large_for_temporal_is_413(api, size):
+    # Under the body limit, but the topic is filled into each task: over Temporal's blob limit
+    # (400 kB) or gRPC's message limit (800 kB, which used to be a 503 "temporal_unavailable").
+    response = api.post("/kickoff", json={"inputs": {"topic": "y" * size}})
+    assert response.status_code == 413, response.text
+    assert response.json()["error"] == "payload_too_large"
+    assert "too large for Temporal" in response.json()["message"]
+
+
+def test_an_input_that_makes_an_output_over_the_limit_fails_the_run_saying_why(api, receiver):
+    body = {"inputs": {"topic": "y" * 200_000}, "humanInputWebhook": {"url": receiver.url("/big")}}
+    response = api.post("/kickoff", json=body)
+    assert response.status_code == 200, response.text
+    status = wait_status(api, response.json()["kickoff_id"], state_is("FAILED"))
+    assert "CREW_HITL_MAX_OUTPUT_BYTES (256 KiB)" in status["error"]

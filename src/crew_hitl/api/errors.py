@@ -31,7 +31,7 @@ ERROR_MEANINGS = {
     401: "No valid `Authorization: Bearer <token>` header",
     404: "No such run or crew",
     409: "The run is not in a state that allows this",
-    413: "The request body is larger than CREW_HITL_MAX_REQUEST_BYTES",
+    413: "The body is over CREW_HITL_MAX_REQUEST_BYTES, or the run it makes too large for Temporal",
     422: "The request is invalid: `problems` names each field, `missing` each crew input",
     503: "Temporal does not answer",
 }
@@ -89,6 +89,13 @@ def describe_validation(exc: RequestValidationError) -> tuple[str, list[dict[str
     return summary or "invalid request", problems
 
 
+def too_large_for_temporal(exc: RPCError) -> bool:
+    """A request under CREW_HITL_MAX_REQUEST_BYTES can still make a larger run input (each crew
+    input is filled into every task that names it): over Temporal's blob limit, or gRPC's
+    message limit, which is not an outage."""
+    return "size exceeds limit" in exc.message or "larger than max" in exc.message
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -110,6 +117,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status == RPCStatusCode.NOT_FOUND:
             # The run closed between the API's check and its signal or cancel.
             return error_response(409, "conflict", f"the run is no longer open: {exc.message}")
+        if too_large_for_temporal(exc):
+            return error_response(
+                413, "payload_too_large", f"too large for Temporal: {exc.message}"
+            )
         if exc.status == RPCStatusCode.INVALID_ARGUMENT:
             return error_response(422, "invalid_request", f"Temporal refused it: {exc.message}")
         return error_response(503, "temporal_unavailable", f"Temporal: {exc.message}")

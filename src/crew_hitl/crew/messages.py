@@ -6,11 +6,61 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints
 
 from crew_hitl.crew.spec import AgentSpec, CrewSpec, TaskSpec
 
 HttpUrl = Annotated[AnyHttpUrl, UrlConstraints(allowed_schemes=["http", "https"], max_length=2083)]
+# Free-form JSON (kickoff `inputs` and `meta`) travels inside Temporal payloads, which pydantic
+# writes as UTF-8 and reads back with a recursion limit of about 200 levels. A lone surrogate
+# ("\ud800" is valid JSON) or deeper nesting would fail the kickoff or, worse, start a run
+# whose input the worker cannot read.
+MAX_JSON_DEPTH = 32
+NOT_UNICODE = "text that is not valid Unicode (a lone surrogate escape such as \\ud800)"
+
+
+def free_json_problem(value: Any) -> str | None:
+    """What keeps `value` out of a Temporal payload, if anything. Without recursion: a parsed
+    body may nest deeper than Python's stack."""
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            pending.extend((key, level) for key in item)
+            item = list(item.values())
+        if isinstance(item, list):
+            if level > MAX_JSON_DEPTH:
+                return f"objects and lists nested more than {MAX_JSON_DEPTH} levels deep"
+            pending.extend((child, level + 1) for child in item)
+        elif isinstance(item, str) and not is_unicode(item):
+            return NOT_UNICODE
+    return None
+
+
+def is_unicode(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _payload_safe(value: dict[str, Any]) -> dict[str, Any]:
+    problem = free_json_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _unicode_only(text: str) -> str:
+    if not is_unicode(text):
+        raise ValueError(NOT_UNICODE)
+    return text
+
+
+FreeJson = Annotated[dict[str, Any], AfterValidator(_payload_safe)]
+# Text bound for a payload or a header: pydantic lets a lone surrogate through a plain `str`.
+UnicodeText = Annotated[str, AfterValidator(_unicode_only)]
 
 
 class Strict(BaseModel):
@@ -27,8 +77,8 @@ class BearerAuth(Strict):
 
 class BasicAuth(Strict):
     strategy: Literal["basic"]
-    username: str
-    password: str
+    username: UnicodeText
+    password: UnicodeText
 
 
 WebhookAuth = Annotated[BearerAuth | BasicAuth, Field(discriminator="strategy")]
@@ -46,16 +96,16 @@ class WebhookUrls(Strict):
 
 
 class KickoffRequest(WebhookUrls):
-    inputs: dict[str, Any] = {}
+    inputs: FreeJson = {}
     crew: str | None = None
-    meta: dict[str, Any] | None = None
+    meta: FreeJson | None = None
     humanInputWebhook: HumanInputWebhook | None = None  # noqa: N815
 
 
 class ResumeRequest(WebhookUrls):
     execution_id: str = Field(min_length=1, max_length=256)
     task_id: str = Field(min_length=1, max_length=256)
-    human_feedback: str = ""
+    human_feedback: UnicodeText = ""
     is_approve: bool
     round: int | None = Field(default=None, ge=1)
 

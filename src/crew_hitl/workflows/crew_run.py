@@ -75,7 +75,9 @@ class CrewRunWorkflow:
             for task in run.crew.tasks:
                 if self._record.progress_of(task.name).status != TaskStatus.COMPLETED:
                     await self._run_task(task)
-        except (asyncio.CancelledError, ActivityError, ReviewLimitReached) as err:
+        # A local activity (the offline executor) fails with its ApplicationError itself,
+        # not wrapped in an ActivityError.
+        except (asyncio.CancelledError, ActivityError, ApplicationError, ReviewLimitReached) as err:
             if is_cancelled_exception(err):
                 await self._stop()
                 raise
@@ -316,4 +318,6 @@ def describe_failure(err: BaseException) -> str:
         cause = err.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
         return f"task failed: {message}"
+    if isinstance(err, ApplicationError):
+        return f"task failed: {err.message}"
     return str(err)
