@@ -109,3 +109,15 @@ def test_a_cli_signal_the_run_cannot_apply_is_recorded_and_changes_nothing(
     assert status["tasks"][0]["rounds"][0]["decision"] is None
     signal_resume(stack, kickoff_id, '{"task_id": "research_task", "is_approve": true}')
     wait_status(api, kickoff_id, state_is("SUCCESS"))
+
+
+def test_a_run_terminated_with_the_cli_reads_as_ended_not_waiting(stack, api, receiver):
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+    temporal(stack, "workflow", "terminate", "--workflow-id", kickoff_id, "--reason", "ops")
+    status = api.get(f"/status/{kickoff_id}").json()
+    assert status["state"] == "STOPPED"
+    assert status["degraded"] is None
+    assert status["pending_human_input"] is None
+    assert "terminated in Temporal" in status["error"]
+    assert status["tasks"][0]["rounds"][0]["output"], "the run's own record is kept"

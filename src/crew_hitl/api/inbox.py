@@ -32,7 +32,6 @@ from crew_hitl.api.listing import (
     status_or_none,
 )
 from crew_hitl.api.pages import page
-from crew_hitl.api.render import excerpt
 from crew_hitl.api.resume import resume_run
 from crew_hitl.api.runs import query_status
 from crew_hitl.api.sessions import (
@@ -57,6 +56,7 @@ from crew_hitl.crew.messages import (
     StatusDocument,
     TaskProgress,
 )
+from crew_hitl.crew.text import excerpt
 
 PAGE_SIZE = 20
 DIGITS = re.compile(r"[0-9]{1,6}")

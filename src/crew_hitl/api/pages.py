@@ -10,7 +10,8 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from crew_hitl.api.render import excerpt, markdown_html
+from crew_hitl.api.render import markdown_html
+from crew_hitl.crew.text import excerpt
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [

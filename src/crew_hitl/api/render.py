@@ -4,7 +4,6 @@ fetched from elsewhere), and one-line excerpts for the list."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,9 +11,6 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from markupsafe import Markup
-
-EXCERPT_CHARS = 140
-MARKDOWN_MARKS = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*|\d+[.)]\s+)")
 
 
 class SafeMarkdown(MarkdownIt):
@@ -44,10 +40,3 @@ def markdown_html(text: str | None) -> Markup:
     # Safe to mark: markdown-it escapes every character of the source it does not turn into
     # its own tags, since raw HTML is off.
     return Markup(_MD.render(text or ""))
-
-
-def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
-    """The first words of a markdown text on one line, without its markup at line starts."""
-    lines = (MARKDOWN_MARKS.sub("", line).strip() for line in (text or "").splitlines())
-    flat = " ".join(" ".join(line for line in lines if line).split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"

@@ -18,7 +18,9 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
 )
+from temporalio.common import QueryRejectCondition
 from temporalio.converter import decode_typed_search_attributes
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -94,10 +96,22 @@ async def query_status(client: Client, kickoff_id: str, timeout: float) -> Statu
     """The status document from the run itself, or from server-side state when no worker
     answers in time (then `degraded` says so)."""
     handle = client.get_workflow_handle(kickoff_id)
+    rpc_timeout = timedelta(seconds=timeout)
     try:
-        return await handle.query(
-            "status", result_type=StatusDocument, rpc_timeout=timedelta(seconds=timeout)
-        )
+        try:
+            # Rejected (at no cost to open runs) when the run was closed from outside:
+            # then its own record still says where it stood, not that it ended.
+            return await handle.query(
+                "status",
+                result_type=StatusDocument,
+                reject_condition=QueryRejectCondition.NOT_COMPLETED_CLEANLY,
+                rpc_timeout=rpc_timeout,
+            )
+        except WorkflowQueryRejectedError as rejected:
+            document = await handle.query(
+                "status", result_type=StatusDocument, rpc_timeout=rpc_timeout
+            )
+            return closed_from_outside(document, rejected.status)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise ApiError(404, f"no run with id {kickoff_id!r}") from None
@@ -106,6 +120,22 @@ async def query_status(client: Client, kickoff_id: str, timeout: float) -> Statu
         reason = f"the run could not answer the status query ({err.message})"
     info = await describe_run(client, kickoff_id)
     return await status_from_server(client, info, reason)
+
+
+def closed_from_outside(
+    document: StatusDocument, status: WorkflowExecutionStatus | None
+) -> StatusDocument:
+    """A run terminated or timed out in Temporal (not through /stop) ended where it stood."""
+    if document.state in TERMINAL_STATES or status not in CLOSED_STATES:
+        return document
+    how = "terminated" if status == WorkflowExecutionStatus.TERMINATED else "timed out"
+    return document.model_copy(
+        update={
+            "state": CLOSED_STATES[status],
+            "pending_human_input": None,
+            "error": f"the run was {how} in Temporal, outside crew-hitl",
+        }
+    )
 
 
 class RunQueryError(Exception):

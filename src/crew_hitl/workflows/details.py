@@ -9,10 +9,9 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from crew_hitl.crew.messages import PendingHumanInput, RunState
+    from crew_hitl.crew.text import excerpt
 
 from crew_hitl.workflows.record import RunRecord
-
-EXCERPT_CHARS = 200
 
 
 def current_details(record: RunRecord, resume_url: str) -> str:
@@ -21,7 +20,7 @@ def current_details(record: RunRecord, resume_url: str) -> str:
     if pending is not None:
         lines += [
             f"**Waiting for:** `{pending.task_id}` round {pending.round}",
-            f"**Output:** {excerpt(pending.output or '')}",
+            f"**Output:** {excerpt(pending.output, 200)}",
             *decision_commands(record.kickoff_id, pending, resume_url),
         ]
     elif record.current_task and record.state == RunState.RUNNING:
@@ -31,11 +30,6 @@ def current_details(record: RunRecord, resume_url: str) -> str:
     if record.error:
         lines.append(f"**Error:** {record.error}")
     return "\n\n".join(lines)
-
-
-def excerpt(output: str) -> str:
-    first = next((line for line in output.strip().splitlines() if line.strip()), "")
-    return first if len(first) <= EXCERPT_CHARS else first[: EXCERPT_CHARS - 1] + "…"
 
 
 def decision_commands(kickoff_id: str, pending: PendingHumanInput, resume_url: str) -> list[str]:
