@@ -67,6 +67,19 @@ IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c3f57-6a43-4f0e-9d1e-2f8c6c1c7a10")
 POLL_SECONDS = 0.2
 SUMMARY_MAX_BYTES = 300
 Caller = Annotated[str, Depends(require_token)]
+# Headers the routes read from the request themselves, declared for the OpenAPI document.
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "description": "Kickoffs with the same key (and token) start one run and share its kickoff_id",
+    "schema": {"type": "string", "maxLength": 255},
+}
+LAST_EVENT_ID: dict[str, Any] = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "description": "Only the events after the one with this id",
+    "schema": {"type": "string"},
+}
 EVENT_STREAM: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Server-sent events (`id:`, `event:`, `data:` lines)",
@@ -226,7 +239,11 @@ def install_routes(app: FastAPI) -> None:
     async def inputs(request: Request, _: Caller, crew: str | None = None) -> InputsResponse:
         return InputsResponse(inputs=crew_named(request, crew).placeholders())
 
-    @app.post("/kickoff", responses=error_responses(400, 401, 404, 413, 422, 503))
+    @app.post(
+        "/kickoff",
+        responses=error_responses(400, 401, 404, 413, 422, 503),
+        openapi_extra={"parameters": [IDEMPOTENCY_KEY]},
+    )
     async def kickoff(request: Request, body: KickoffRequest, caller: Caller) -> KickoffResponse:
         crew = crew_named(request, body.crew)
         missing = crew.missing_inputs(body.inputs)
@@ -299,6 +316,7 @@ def install_routes(app: FastAPI) -> None:
         "/events/{kickoff_id}",
         response_class=StreamingResponse,
         responses={**EVENT_STREAM, **error_responses(401, 404, 422, 503)},
+        openapi_extra={"parameters": [LAST_EVENT_ID]},
     )
     async def events(request: Request, kickoff_id: str, _: Caller) -> StreamingResponse:
         """Server-sent events: the run's events from its first (or after `Last-Event-ID`),
