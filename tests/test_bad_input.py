@@ -68,6 +68,9 @@ def test_unknown_crew_is_404(api):
         b'{"inputs": {"topic": "x"}, "taskWebhookUrl": "javascript:alert(1)"}',
         b'{"inputs": {"topic": "x"}, "humanInputWebhook": {"url": "http://h.example",'
         b' "authentication": {"strategy": "digest"}}}',
+        # Used to be accepted, and then every delivery failed: no header can carry it.
+        b'{"inputs": {"topic": "x"}, "humanInputWebhook": {"url": "http://127.0.0.1:9/h",'
+        b' "authentication": {"strategy": "bearer", "token": "t\\r\\nX-Injected: 1"}}}',
         b'{"inputs": {"topic": "x"}, "unknown_field": 1}',
         b'{"inputs": {"topic": "x"}, "meta": [1]}',
     ],

@@ -45,6 +45,7 @@ CHECKS = [
 ]
 WEBHOOK_FIELDS = ("taskWebhookUrl", "stepWebhookUrl", "crewWebhookUrl")
 TASKS = ("research_task", "reporting_task")
+TOKEN_HEADER = {"Authorization": f"Bearer {TOKEN}"}
 TOPICS = ("AI Research", "", "{topic}", "\u202e\x07 <b>x</b> '; DROP TABLE runs; --")
 URL = TypeAdapter(HttpUrl)
 # Generated examples per operation and generation mode (positive and negative). Operations
@@ -81,7 +82,7 @@ def auth(rnd: random.Random) -> dict[str, str]:
         return {}
     if pick < 0.08:
         return {"Authorization": "Bearer not-the-token"}
-    return {"Authorization": f"Bearer {TOKEN}"}
+    return dict(TOKEN_HEADER)
 
 
 def steer_kickoff(body: Any, rnd: random.Random) -> None:
@@ -183,15 +184,39 @@ class Fuzzer:
 
     def report(self) -> str:
         return "\n".join(
-            f"{key} ({count}x), e.g.\n  {example}"
+            f"{key} ({count}x)" + (f", e.g.\n  {example}" if example else "")
             for key, (count, example) in self.failures.items()
         )
 
+    def check_runs(self) -> None:
+        """What the API accepted, the worker could run: every run answers its status query,
+        has not failed, and sent each webhook to the receiver."""
+        for kickoff_id in sorted(set(self.runs)):
+            status = self.settled_status(kickoff_id)
+            if status["degraded"] or status["state"] == "FAILED":
+                problem = status["degraded"] or status["error"]
+                self.failures[f"run {kickoff_id} {status['state']}: {problem}"] = (1, "")
+            for row in status["deliveries"]:
+                if row["state"] == "gave_up" or row["last_error"]:
+                    key = f"run {kickoff_id}: {row['event']} {row['state']}: {row['last_error']}"
+                    self.failures[key] = (1, "")
+
+    def settled_status(self, kickoff_id: str) -> dict[str, Any]:
+        """The run's status, asked again a few times while no worker answers in time."""
+        for _ in range(5):
+            response = self.session.get(
+                f"{self.api_url}/status/{kickoff_id}", headers=TOKEN_HEADER, timeout=30
+            )
+            status: dict[str, Any] = response.json()
+            if not status["degraded"]:
+                break
+            time.sleep(1)
+        return status
+
     def stop_all(self) -> None:
         """The fuzzer's runs would otherwise wait for a reviewer for as long as the session."""
-        headers = {"Authorization": f"Bearer {TOKEN}"}
         for kickoff_id in set(self.runs) - set(self.stopped):
-            self.session.post(f"{self.api_url}/stop/{kickoff_id}", headers=headers, timeout=30)
+            self.session.post(f"{self.api_url}/stop/{kickoff_id}", headers=TOKEN_HEADER, timeout=30)
 
 
 def fuzz_operation(
@@ -220,6 +245,7 @@ def fuzz(fuzzer: Fuzzer, schema: BaseSchema, examples: int) -> float:
     for result in schema.get_all_operations():
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             fuzz_operation(fuzzer, result.ok(), mode, examples)
+    fuzzer.check_runs()
     return time.monotonic() - started
 
 

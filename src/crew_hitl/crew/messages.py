@@ -72,7 +72,8 @@ class Strict(BaseModel):
 
 class BearerAuth(Strict):
     strategy: Literal["bearer"]
-    token: str = Field(min_length=1)
+    # It goes into a header as it is, where a control character cannot be sent.
+    token: str = Field(min_length=1, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
 class BasicAuth(Strict):
