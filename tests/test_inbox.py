@@ -344,3 +344,21 @@ def test_odd_input_is_a_page_saying_so_never_a_500(api, alice):
     as_json = alice.post(decision, json={"csrf": csrf, "round": 1, "decision": "approve"})
     assert as_json.status_code == 403
     assert wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))["ignored_resumes"] == []
+
+
+def test_a_form_field_that_decodes_to_a_lone_surrogate_is_refused_not_a_500(inbox_stack, alice):
+    # multipart with charset=utf-7: "+2AA-" decodes to "\ud800", which is not text.
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="token"\r\n\r\n+2AA-\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n+2AA-\r\n'
+        f"--{boundary}--\r\n"
+    ).encode()
+    headers = {"Content-Type": f"multipart/form-data; charset=utf-7; boundary={boundary}"}
+    with httpx.Client(base_url=inbox_stack.settings.api_url) as browser:
+        form = browser.get("/ui/sign-in")
+        answer = browser.post("/ui/sign-in", content=body, headers=headers)
+        assert form.status_code == 200
+        assert 400 <= answer.status_code < 500, answer.status_code
+    decision = alice.post("/ui/runs/any/decision", content=body, headers=headers)
+    assert 400 <= decision.status_code < 500, decision.status_code

@@ -9,10 +9,10 @@ import os
 import httpx
 import pytest
 
-from conftest import client_for
+from conftest import client_for, free_port
 from crew_hitl.stack import Stack
 from flow import human_input_request, resume, state_is, wait_status
-from receiver import WebhookReceiver
+from receiver import WebhookReceiver, start_receiver
 from test_replay import HISTORIES, replay
 from test_temporal_cli import temporal
 
@@ -80,7 +80,14 @@ def test_a_review_loop_continues_as_new_and_keeps_everything(own_stack, receiver
     with client_for(own_stack) as api:
         kickoff_id = review_loop(api, receiver, rejects)
         status = assert_every_round_once(api, receiver, kickoff_id, rejects)
-    assert status["continued"] >= 2, "the run never continued as new"
+        assert status["continued"] >= 2, "the run never continued as new"
+        listed = api.get("/executions", params={"crew": "long_review"}).json()["executions"]
+    assert [row["kickoff_id"] for row in listed] == [kickoff_id], "listed once, as its latest run"
+    still_waiting = temporal(
+        own_stack, "workflow", "count", "--query",
+        f"WorkflowId='{kickoff_id}' AND CrewState='PENDING_HUMAN_INPUT'",
+    )  # fmt: skip
+    assert still_waiting.split()[-1] == "0", still_waiting
     runs = run_ids(own_stack, kickoff_id)
     assert len(runs) == status["continued"] + 1
     closed = {r["status"] for r in runs}
@@ -106,3 +113,49 @@ def test_a_thousand_review_rounds_on_one_task(own_stack, receiver):
         status = assert_every_round_once(api, receiver, kickoff_id, rejects)
     print(f"1,000 rounds: {status['continued']} continuations")
     assert status["continued"] >= 1
+
+
+FORCED = {
+    **EARLY,
+    "force_continue_after_events": 100,
+    "webhook_retry_schedule": ",".join(["1"] * 60),
+}
+
+
+@pytest.mark.parametrize("own_stack", [FORCED], indirect=True)
+def test_a_receiver_that_stays_down_does_not_stop_the_continuation(own_stack):
+    """Past force_continue_after_events the run continues with its deliveries under way;
+    the continuation sends them again, with the same webhook-id, once the receiver is back."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/back-later"
+    body = {
+        "crew": "long_review",
+        "inputs": {"subject": "outage"},
+        "humanInputWebhook": {"url": url},
+    }
+    rejects = 24
+    with client_for(own_stack) as api:
+        kickoff_id = api.post("/kickoff", json=body).json()["kickoff_id"]
+        for number in range(1, rejects + 2):
+            wait_status(api, kickoff_id, round_pending(number), timeout=60)
+            approve = number == rejects + 1
+            assert resume(api, kickoff_id, TASK, approve, f"fix {number}", round=number).is_success
+        status = wait_status(api, kickoff_id, lambda s: s["state"] == "SUCCESS", timeout=60)
+        assert status["continued"] >= 1, "the run never continued as new"
+        assert {d["state"] for d in status["deliveries"]} == {"pending"}
+        back = start_receiver(port)
+        try:
+            received = back.wait_for(
+                lambda r: r.path == "/back-later", count=rejects + 1, timeout=60
+            )
+            by_id = {r.headers["webhook-id"]: r.body["round"] for r in received}
+            assert sorted(by_id.values()) == list(range(1, rejects + 2))
+            status = wait_status(api, kickoff_id, state_is("SUCCESS"), timeout=60)
+            assert {d["state"] for d in status["deliveries"]} == {"delivered"}
+        finally:
+            back.server.shutdown()
+            back.server.server_close()
+
+
+def round_pending(number: int):
+    return lambda s: (s.get("pending_human_input") or {}).get("round") == number

@@ -60,12 +60,12 @@ from crew_hitl.crew.secrets import SecretBox, load_or_create_key
 from crew_hitl.crew.settings import Settings
 from crew_hitl.crew.spec import CrewRegistry, CrewSpec
 from crew_hitl.crew.targets import sealed_target
+from crew_hitl.crew.text import run_summary
 
 log = logging.getLogger("crew_hitl.api")
 MAX_WAIT_SECONDS = 60.0
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c3f57-6a43-4f0e-9d1e-2f8c6c1c7a10")
 POLL_SECONDS = 0.2
-SUMMARY_MAX_BYTES = 300
 Caller = Annotated[str, Depends(require_token)]
 # Headers the routes read from the request themselves, declared for the OpenAPI document.
 IDEMPOTENCY_KEY: dict[str, Any] = {
@@ -158,6 +158,7 @@ def run_input(
             timeout_seconds=settings.webhook_timeout,
         ),
         heartbeat_timeout_seconds=settings.task_heartbeat_timeout,
+        force_continue_after_events=settings.force_continue_after_events,
     )
 
 
@@ -178,18 +179,6 @@ async def start_run(client: Client, request: Request, run: CrewRunInput, crew: C
         ),
         static_summary=run_summary(crew.name, run.inputs),
     )
-
-
-def run_summary(crew_name: str, inputs: dict[str, Any]) -> str:
-    """What the Temporal Web UI shows for a run: its crew and inputs, in a line or two."""
-    text = f"crew {crew_name}"
-    if inputs:
-        shown = ", ".join(f"{key}: {' '.join(str(value).split())}" for key, value in inputs.items())
-        text += f" — {shown}"
-    data = text.encode()
-    if len(data) <= SUMMARY_MAX_BYTES:
-        return text
-    return data[: SUMMARY_MAX_BYTES - len("…".encode())].decode(errors="ignore") + "…"
 
 
 async def event_stream(

@@ -16,7 +16,10 @@ def reviewer_for(given: str, tokens: list[tuple[str, str]]) -> str | None:
     nothing about which one came close."""
     found: str | None = None
     for name, token in tokens:
-        if hmac.compare_digest(given.encode(), token.encode()) and found is None:
+        if (
+            hmac.compare_digest(given.encode(errors="surrogatepass"), token.encode())
+            and found is None
+        ):
             found = name
     return found
 

@@ -102,7 +102,8 @@ def state_clause(state: RunState) -> str:
 
 
 def visibility_query(run_filter: RunFilter) -> str:
-    clauses = [f"WorkflowType = {quoted(WORKFLOW_TYPE)}"]
+    # A run that continued as new is listed once, as its latest run.
+    clauses = [f"WorkflowType = {quoted(WORKFLOW_TYPE)}", 'ExecutionStatus != "ContinuedAsNew"']
     if run_filter.state is not None:
         clauses.append(state_clause(run_filter.state))
     if run_filter.crew is not None:

@@ -38,7 +38,7 @@ class Session:
 
 
 def fingerprint(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(token.encode(errors="surrogatepass")).hexdigest()
 
 
 def new_session(reviewer: str, token: str) -> Session:
@@ -115,7 +115,7 @@ def seal_sign_in(box: SecretBox, csrf: str) -> str:
 def same_token(expected: str | None, given: object) -> bool:
     if not expected or not isinstance(given, str):
         return False
-    return hmac.compare_digest(expected.encode(), given.encode())
+    return hmac.compare_digest(expected.encode(), given.encode(errors="surrogatepass"))
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:

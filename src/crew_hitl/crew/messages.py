@@ -218,6 +218,7 @@ class CrewRunInput(BaseModel):
     resume_url: str = ""
     webhook_retry: RetrySettings = RetrySettings()
     heartbeat_timeout_seconds: float = 30.0
+    force_continue_after_events: int = 10_000
     carried: CarriedRun | None = None
 
 
@@ -399,6 +400,7 @@ class CarriedRun(BaseModel):
     token_usage: TokenUsage = TokenUsage()
     webhooks: WebhookTargets = WebhookTargets()
     gone_urls: list[str] = []
+    undelivered: list[DeliverWebhookInput] = []
     continued: int = 0
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 PREFIX = "CREW_HITL_"
 REVIEWER_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
@@ -35,9 +36,17 @@ class Settings(BaseModel):
     llm_api_key: str = ""
     llm_timeout: float = 300.0
     task_heartbeat_timeout: float = 30.0
+    force_continue_after_events: int = Field(default=10_000, ge=100, le=40_000)
     max_output_bytes: int = 256 * 1024
     max_request_bytes: int = 1024 * 1024
     log_level: str = "INFO"
+
+    @field_validator("task_heartbeat_timeout")
+    @classmethod
+    def _positive_seconds(cls, value: float) -> float:
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError("give a number of seconds greater than 0")
+        return value
 
     @field_validator("webhook_retry_schedule")
     @classmethod
@@ -83,7 +92,7 @@ class Settings(BaseModel):
         for entry in (e.strip() for e in self.api_token.split(",")):
             if not entry:
                 continue
-            name, sep, token = entry.partition(":")
+            name, sep, token = (part.strip() for part in entry.partition(":"))
             if sep and REVIEWER_NAME.fullmatch(name) and token:
                 pairs.append((name, token))
             else:

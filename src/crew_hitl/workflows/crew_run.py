@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
 
 from crew_hitl.workflows.details import current_details
 from crew_hitl.workflows.outbox import Outbox
-from crew_hitl.workflows.record import RunRecord
+from crew_hitl.workflows.record import CARRY_BUDGET_BYTES, CARRY_LEVELS, RunRecord
 
 TASK_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=FINAL_ERRORS)
 TASK_TIMEOUT = timedelta(minutes=5)
@@ -71,6 +71,8 @@ class CrewRunWorkflow:
 
     @workflow.run
     async def run(self, run: CrewRunInput) -> StatusDocument:
+        if run.carried is not None:
+            self._outbox.resend(run.carried.undelivered)
         try:
             for task in run.crew.tasks:
                 if self._record.progress_of(task.name).status != TaskStatus.COMPLETED:
@@ -155,20 +157,43 @@ class CrewRunWorkflow:
 
     def _continue_as_new_if_suggested(self) -> None:
         """Between rounds of a long review loop, hand the run over to a fresh history when
-        the server suggests it. Only with no webhook under way: a delivery cannot move to
-        the continuation, and the history has ample room until the outbox is idle."""
-        if not workflow.info().is_continue_as_new_suggested() or not self._outbox.idle():
+        the server suggests it: preferably with no webhook under way, but past
+        force_continue_after_events with the undelivered ones, which the continuation
+        sends again with the same webhook-id (a receiver that stays down must not let the
+        history reach Temporal's limit of 51,200 events)."""
+        info = workflow.info()
+        if not info.is_continue_as_new_suggested():
             return
-        if not workflow.patched(CONTINUE_AS_NEW_PATCH):
+        forced = info.get_current_history_length() >= self._run.force_continue_after_events
+        if not (self._outbox.idle() or forced):
             return
-        carried = self._record.carry(self._webhooks, self._outbox.gone)
+        continuation = self._continuation()
+        if continuation is None or not workflow.patched(CONTINUE_AS_NEW_PATCH):
+            return
+        self._publish()  # the closed run, whose search attributes the next copies, reads RUNNING
         workflow.logger.info(
             "run %s continues as new after %d history events (continuation %d)",
             self._run.kickoff_id,
-            workflow.info().get_current_history_length(),
-            carried.continued,
+            info.get_current_history_length(),
+            self._record.continued + 1,
         )
-        workflow.continue_as_new(self._run.model_copy(update={"carried": carried}))
+        workflow.continue_as_new(continuation)
+
+    def _continuation(self) -> CrewRunInput | None:
+        """The next run's input, trimmed until it fits the budget; None if it cannot."""
+        for limits in CARRY_LEVELS:
+            carried = self._record.carry(
+                self._webhooks, self._outbox.gone, self._outbox.undelivered(), limits
+            )
+            continuation = self._run.model_copy(update={"carried": carried})
+            if len(continuation.model_dump_json().encode()) <= CARRY_BUDGET_BYTES:
+                return continuation
+        workflow.logger.warning(
+            "run %s cannot continue as new: its state does not fit in %d bytes",
+            self._run.kickoff_id,
+            CARRY_BUDGET_BYTES,
+        )
+        return None
 
     async def _execute(self, task: TaskSpec, round_number: int) -> TaskResult:
         record = self._record

@@ -4,6 +4,7 @@ task and round waiting for input with an excerpt, and the exact commands that de
 from __future__ import annotations
 
 import json
+import re
 
 from temporalio import workflow
 
@@ -13,14 +14,16 @@ with workflow.unsafe.imports_passed_through():
 
 from crew_hitl.workflows.record import RunRecord
 
+MARKDOWN_SPECIALS = re.compile(r"[\\`*_{}\[\]()<>#+!|~-]")
+
 
 def current_details(record: RunRecord, resume_url: str) -> str:
-    lines = [f"**State:** {record.state.value}"]
+    lines = [f"**Run:** {markdown_text(record.summary)}", f"**State:** {record.state.value}"]
     pending = record.pending
     if pending is not None:
         lines += [
             f"**Waiting for:** `{pending.task_id}` round {pending.round}",
-            f"**Output:** {excerpt(pending.output, 200)}",
+            f"**Output:** {markdown_text(excerpt(pending.output, 200))}",
             *decision_commands(record.kickoff_id, pending, resume_url),
         ]
     elif record.current_task and record.state == RunState.RUNNING:
@@ -62,3 +65,8 @@ def decision_commands(kickoff_id: str, pending: PendingHumanInput, resume_url: s
         f"Approve over HTTP: {curl(True)}",
         f"Reject over HTTP: {curl(False)}",
     ]
+
+
+def markdown_text(text: str) -> str:
+    """Shown as typed: markdown and HTML marks in a model's output make no links or tags."""
+    return MARKDOWN_SPECIALS.sub(r"\\\g<0>", text)

@@ -33,6 +33,7 @@ class Outbox:
         self._record = record
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._gone: set[str] = set(gone or [])
+        self._unfinished: dict[str, DeliverWebhookInput] = {}
 
     @property
     def gone(self) -> set[str]:
@@ -50,20 +51,42 @@ class Outbox:
             return
         record = DeliveryRecord(event=event, url=target.url, webhook_id=webhook_id)
         self._record.deliveries.append(record)
-        if target.url in self._gone:
-            record.state = "skipped"
-            record.last_error = "the endpoint answered 410 Gone earlier in this run"
-            return
         delivery = DeliverWebhookInput(
             target=target,
-            webhook_id=record.webhook_id,
+            webhook_id=webhook_id,
             event=event,
             body=body,
             timeout_seconds=self._retry.timeout_seconds,
             retry_schedule=self._retry.schedule_seconds,
         )
-        previous = self._tails.get(target.url)
-        self._tails[target.url] = asyncio.create_task(self._deliver(previous, delivery, record))
+        self._enqueue(delivery, record)
+
+    def resend(self, undelivered: list[DeliverWebhookInput]) -> None:
+        """Deliver again, same webhook-id, what an earlier run of this workflow handed over
+        undelivered when it continued as new."""
+        rows = {row.webhook_id: row for row in self._record.deliveries}
+        for delivery in undelivered:
+            record = rows.get(delivery.webhook_id)
+            if record is None:
+                record = DeliveryRecord(
+                    event=delivery.event, url=delivery.target.url, webhook_id=delivery.webhook_id
+                )
+                self._record.deliveries.append(record)
+            self._enqueue(delivery, record)
+
+    def undelivered(self) -> list[DeliverWebhookInput]:
+        """Deliveries not yet ended, in the order they were sent."""
+        return list(self._unfinished.values())
+
+    def _enqueue(self, delivery: DeliverWebhookInput, record: DeliveryRecord) -> None:
+        if delivery.target.url in self._gone:
+            record.state = "skipped"
+            record.last_error = "the endpoint answered 410 Gone earlier in this run"
+            return
+        self._unfinished[delivery.webhook_id] = delivery
+        url = delivery.target.url
+        previous = self._tails.get(url)
+        self._tails[url] = asyncio.create_task(self._deliver(previous, delivery, record))
 
     async def drain(self) -> None:
         if self._tails:
@@ -77,6 +100,12 @@ class Outbox:
     ) -> None:
         if previous is not None and not previous.done():
             await workflow.wait([previous])
+        try:
+            await self._attempt(delivery, record)
+        finally:
+            self._unfinished.pop(delivery.webhook_id, None)
+
+    async def _attempt(self, delivery: DeliverWebhookInput, record: DeliveryRecord) -> None:
         if delivery.target.url in self._gone:
             record.state = "skipped"
             record.last_error = "the endpoint answered 410 Gone earlier in this run"
