@@ -128,7 +128,10 @@ def closed_from_outside(
     """A run terminated or timed out in Temporal (not through /stop) ended where it stood."""
     if document.state in TERMINAL_STATES or status not in CLOSED_STATES:
         return document
-    how = "terminated" if status == WorkflowExecutionStatus.TERMINATED else "timed out"
+    how = {
+        WorkflowExecutionStatus.TERMINATED: "terminated",
+        WorkflowExecutionStatus.TIMED_OUT: "timed out",
+    }.get(status, "closed")
     return document.model_copy(
         update={
             "state": CLOSED_STATES[status],
