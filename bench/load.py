@@ -34,6 +34,7 @@ sys.path.insert(0, str(BENCH))
 from crew_hitl.crew.settings import PREFIX  # noqa: E402
 from crew_hitl.stack import free_port  # noqa: E402
 from http_client import LeanClient  # noqa: E402
+from receiver import serve_posts  # noqa: E402
 from run import cpu_seconds, machine, percentile  # noqa: E402
 
 CREWS_DIRS = {"review": BENCH / "crews", "research": ROOT / "crews"}
@@ -68,7 +69,7 @@ class Hook:
 
 class Hooks:
     """A loopback receiver that keeps each webhook once per `webhook-id`, by run.
-    (bench/receiver.py keys on rounds only and drops the headers; this needs both.)"""
+    (bench/receiver.py's Receiver keys on rounds only; this needs the headers too.)"""
 
     def __init__(self, token: str) -> None:
         self._auth = f"Bearer {token}"
@@ -131,22 +132,7 @@ class Hooks:
             future.set_result(hook)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-                request_line, *lines = head.split("\r\n")
-                headers = {}
-                for line in lines:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length") or 0))
-                self._arrived(request_line.split()[1], headers, json.loads(body))
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
+        await serve_posts(reader, writer, self._arrived)
 
 
 # ---------------------------------------------------------------- processes

@@ -6,6 +6,8 @@ import asyncio
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
 
 class Receiver:
@@ -48,19 +50,30 @@ class Receiver:
             self._early[key] = now
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                body = await reader.readexactly(length)
-                self._arrived(json.loads(body))
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
+        await serve_posts(reader, writer, lambda _path, _headers, body: self._arrived(body))
+
+
+Arrived = Callable[[str, dict[str, str], dict[str, Any]], None]
+
+
+async def serve_posts(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, arrived: Arrived
+) -> None:
+    """Answer 200 to each JSON POST of a keep-alive connection, after handing over its path,
+    headers (lower-case names) and body."""
+    try:
+        while True:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            request_line, *lines = head.split("\r\n")
+            headers = {}
+            for line in lines:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers.get("content-length") or 0))
+            arrived(request_line.split()[1], headers, json.loads(body))
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        writer.close()
