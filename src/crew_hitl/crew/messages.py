@@ -391,7 +391,6 @@ class CarriedRun(BaseModel):
     tasks: list[TaskProgress]
     current_task: str | None = None
     notes: list[str] = []
-    ignored: list[IgnoredResume] = []
     audit: list[AuditEntry] = []
     deliveries: list[DeliveryRecord] = []
     events: list[RunEvent] = []

@@ -109,7 +109,6 @@ class RunRecord:
         self.current_task: str | None = None
         self.pending: PendingHumanInput | None = None
         self.notes: list[str] = []
-        self.ignored: list[IgnoredResume] = []
         self.deliveries: list[DeliveryRecord] = []
         self.events: list[RunEvent] = []
         self.version = 0
@@ -126,7 +125,6 @@ class RunRecord:
         self.tasks = {t.task_id: t for t in carried.tasks}
         self.current_task = carried.current_task
         self.notes = carried.notes
-        self.ignored = carried.ignored
         self.audit = carried.audit
         self.deliveries = carried.deliveries
         self.events = carried.events
@@ -156,7 +154,6 @@ class RunRecord:
             tasks=tasks,
             current_task=self.current_task,
             notes=self.notes,
-            ignored=self.ignored[len(self.ignored) - min(limits.audit, len(self.ignored)) :],
             audit=self.audit[len(self.audit) - min(limits.audit, len(self.audit)) :],
             deliveries=[
                 d for d in self.deliveries if d.webhook_id in latest or d.state == "pending"
@@ -248,16 +245,6 @@ class RunRecord:
         return None
 
     def ignore(self, signal: ResumeSignal, reason: str, now: datetime) -> None:
-        self.ignored.append(
-            IgnoredResume(
-                task_id=signal.task_id,
-                round=signal.round,
-                is_approve=signal.is_approve,
-                reason=reason,
-                reviewer=signal.reviewer,
-                received_at=now,
-            )
-        )
         decision = "approved" if signal.is_approve else "rejected"
         self._audit(now, signal.reviewer, signal.task_id, signal.round, decision, reason)
         self._trim_ignored()
@@ -285,7 +272,6 @@ class RunRecord:
         )
 
     def _trim_ignored(self) -> None:
-        del self.ignored[:-MAX_IGNORED]
         excess = sum(not entry.applied for entry in self.audit) - MAX_IGNORED
         kept: list[AuditEntry] = []
         for entry in self.audit:
@@ -300,16 +286,9 @@ class RunRecord:
         task_id, approve = fields.get("task_id"), fields.get("is_approve")
         reviewer = fields.get("reviewer")
         task_id = task_id if isinstance(task_id, str) else ""
-        self.ignored.append(
-            IgnoredResume(
-                task_id=task_id,
-                is_approve=approve if isinstance(approve, bool) else None,
-                reason=reason,
-                received_at=now,
-            )
-        )
         reviewer = reviewer if isinstance(reviewer, str) else None
-        self._audit(now, reviewer, task_id, None, None, reason)
+        decision = None if not isinstance(approve, bool) else "approved" if approve else "rejected"
+        self._audit(now, reviewer, task_id, None, decision, reason)
         self._trim_ignored()
         self.touch()
 
@@ -366,7 +345,7 @@ class RunRecord:
             progress=Progress(completed_tasks=completed, total_tasks=len(self.tasks)),
             tasks=list(self.tasks.values()),
             last_executed_task=self.last_executed,
-            ignored_resumes=self.ignored,
+            ignored_resumes=[ignored_resume(entry) for entry in self.audit if not entry.applied],
             audit=self.audit,
             deliveries=self.deliveries,
             result=self.result,
@@ -375,3 +354,16 @@ class RunRecord:
             version=self.version,
             continued=self.continued,
         )
+
+
+def ignored_resume(entry: AuditEntry) -> IgnoredResume:
+    """An audit entry of a resume that did not apply, as /status lists it in ignored_resumes."""
+    approve = None if entry.decision is None else entry.decision == "approved"
+    return IgnoredResume(
+        task_id=entry.task_id,
+        round=entry.round,
+        is_approve=approve,
+        reason=entry.reason or "",
+        reviewer=entry.reviewer,
+        received_at=entry.at,
+    )
