@@ -23,7 +23,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from crew_hitl.crew.settings import Settings  # noqa: E402
-from crew_hitl.stack import Stack, free_port  # noqa: E402
+from crew_hitl.stack import Stack, on_free_ports  # noqa: E402
 from drivers import CrewHitlDriver, ReferenceDriver  # noqa: E402
 from http_client import LeanClient  # noqa: E402
 from receiver import Receiver  # noqa: E402
@@ -191,17 +191,11 @@ async def scale(
 
 
 def start_stack(workdir: Path) -> tuple[Stack, subprocess.Popen[bytes]]:
-    temporal_port = free_port()
-    settings = Settings(
-        api_token=TOKEN,
-        api_port=free_port(),
-        temporal_port=temporal_port,
-        temporal_ui_port=free_port(),
-        temporal_address=f"127.0.0.1:{temporal_port}",
-        data_dir=workdir / "data",
-        crews_dir=BENCH / "crews",
-        default_crew="review",
-        log_level="WARNING",
+    settings = on_free_ports(
+        Settings(
+            api_token=TOKEN, crews_dir=BENCH / "crews", default_crew="review", log_level="WARNING"
+        ),
+        workdir / "data",
     )
     stack = Stack(settings, log_dir=workdir / "logs")
     stack.start_temporal()

@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from crew_hitl.crew.settings import Settings
-from crew_hitl.stack import Stack, free_port
+from crew_hitl.stack import Stack, on_free_ports
 from model_server import ModelServer, start_model_server
 from receiver import WebhookReceiver, start_receiver
+from reviewers import api_client
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-token-5f1c"
@@ -41,14 +42,8 @@ def model_server() -> Iterator[ModelServer]:
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory, model_server: ModelServer) -> Settings:
     tmp = tmp_path_factory.mktemp("stack")
-    temporal_port = free_port()
-    return Settings(
+    base = Settings(
         api_token=TOKEN,
-        api_port=free_port(),
-        temporal_port=temporal_port,
-        temporal_ui_port=free_port(),
-        temporal_address=f"127.0.0.1:{temporal_port}",
-        data_dir=tmp / "data",
         crews_dir=crews_dir(tmp),
         webhook_retry_schedule="0.2,0.5,1,2",
         webhook_secret=f"{WEBHOOK_SECRET},{ROTATED_SECRET}",
@@ -57,6 +52,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, model_server: ModelServer
         llm_base_url=model_server.base_url,
         llm_api_key=MODEL_KEY,
     )
+    return on_free_ports(base, tmp / "data")
 
 
 def let_workers_import_test_functions() -> None:
@@ -87,11 +83,7 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture(scope="session")
 def api(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=stack.settings.api_url,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=15,
-    ) as client:
+    with api_client(stack, TOKEN) as client:
         yield client
 
 
@@ -103,29 +95,11 @@ def own_stack(
     Parametrize indirectly with settings to change, and `temporal_args` for the dev server."""
     changes = dict(getattr(request, "param", {}))
     temporal_args = changes.pop("temporal_args", [])
-    temporal_port = free_port()
-    mine = settings.model_copy(
-        update={
-            "api_port": free_port(),
-            "temporal_port": temporal_port,
-            "temporal_ui_port": free_port(),
-            "temporal_address": f"127.0.0.1:{temporal_port}",
-            "data_dir": tmp_path / "data",
-            **changes,
-        }
-    )
+    mine = on_free_ports(settings, tmp_path / "data").model_copy(update=changes)
     let_workers_import_test_functions()
-    running = Stack(mine, log_dir=tmp_path / "logs", temporal_args=temporal_args)
-    running.start()
-    try:
+    with Stack(mine, log_dir=tmp_path / "logs", temporal_args=temporal_args) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def client_for(stack: Stack, timeout: float = 30) -> httpx.Client:
-    return httpx.Client(
-        base_url=stack.settings.api_url,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=timeout,
-    )
+    return api_client(stack, TOKEN, timeout)

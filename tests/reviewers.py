@@ -4,15 +4,13 @@ a test starts), and the steps of signing in to the inbox over plain HTTP."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from crew_hitl.crew.settings import Settings
-from crew_hitl.stack import Stack, free_port
+from crew_hitl.stack import Stack, on_free_ports
 from flow import state_is, wait_status
 
 ALICE = "tok-alice-3f9a61"
@@ -20,30 +18,17 @@ BOB = "tok-bob-81c2d7"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-@contextmanager
-def reviewer_stack(settings: Settings, tmp: Path) -> Iterator[Stack]:
-    temporal_port = free_port()
-    mine = settings.model_copy(
-        update={
-            "api_token": f"alice:{ALICE},bob:{BOB}",
-            "api_port": free_port(),
-            "temporal_port": temporal_port,
-            "temporal_ui_port": free_port(),
-            "temporal_address": f"127.0.0.1:{temporal_port}",
-            "data_dir": tmp / "data",
-        }
-    )
-    stack = Stack(mine, log_dir=tmp / "logs")
-    try:
-        stack.start()
-        yield stack
-    finally:
-        stack.stop()
+def reviewer_stack(settings: Settings, tmp: Path) -> Stack:
+    """A stack whose API knows alice and bob; use it with `with` (it starts and stops)."""
+    named = settings.model_copy(update={"api_token": f"alice:{ALICE},bob:{BOB}"})
+    return Stack(on_free_ports(named, tmp / "data"), log_dir=tmp / "logs")
 
 
-def api_client(stack: Stack, token: str = ALICE) -> httpx.Client:
+def api_client(stack: Stack, token: str = ALICE, timeout: float = 15) -> httpx.Client:
     return httpx.Client(
-        base_url=stack.settings.api_url, headers={"Authorization": f"Bearer {token}"}, timeout=15
+        base_url=stack.settings.api_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=timeout,
     )
 
 

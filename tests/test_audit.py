@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
-from crew_hitl.stack import Stack
 from flow import human_input_request, kickoff, resume, state_is, wait_status
+from reviewers import api_client
 from test_temporal_cli import signal_resume
 
 ALICE, BOB = "tok-a-7c1e55", "tok-b-0d93aa"
 NAMED = {"api_token": f"alice:{ALICE},bob:{BOB},bare-token-41ac"}
 
 
-def client(stack: Stack, token: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=stack.settings.api_url, headers={"Authorization": f"Bearer {token}"}, timeout=15
-    )
-
-
 @pytest.mark.parametrize("own_stack", [NAMED], indirect=True)
 def test_every_resume_is_in_the_audit_trail_with_its_reviewer(own_stack, receiver):
-    with client(own_stack, ALICE) as alice, client(own_stack, BOB) as bob:
+    with api_client(own_stack, ALICE) as alice, api_client(own_stack, BOB) as bob:
         kickoff_id = kickoff(alice, receiver)
         human_input_request(receiver, kickoff_id, 1)
         assert resume(alice, kickoff_id, "research_task", False, "sources?").status_code == 200
@@ -57,7 +50,7 @@ def test_every_resume_is_in_the_audit_trail_with_its_reviewer(own_stack, receive
 
 @pytest.mark.parametrize("own_stack", [NAMED], indirect=True)
 def test_named_and_bare_tokens_sign_in_and_others_do_not(own_stack, receiver):
-    with client(own_stack, "bare-token-41ac") as bare, client(own_stack, "tok-a") as wrong:
+    with api_client(own_stack, "bare-token-41ac") as bare, api_client(own_stack, "tok-a") as wrong:
         kickoff_id = kickoff(bare, receiver)
         human_input_request(receiver, kickoff_id, 1)
         assert wrong.get(f"/status/{kickoff_id}").status_code == 401

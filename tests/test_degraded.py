@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conftest import TOKEN, free_port
-from crew_hitl.stack import Stack
+from conftest import TOKEN
+from crew_hitl.stack import Stack, free_port
 from test_temporal_cli import temporal
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import free_port
+from crew_hitl.stack import free_port
 from flow import human_input_request, kickoff, resume, state_is, wait_status
 
 

@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from conftest import client_for, free_port
-from crew_hitl.stack import Stack
+from conftest import client_for
+from crew_hitl.stack import Stack, free_port
 from flow import human_input_request, resume, state_is, wait_status
 from receiver import start_receiver
 
@@ -23,29 +23,10 @@ pytestmark = pytest.mark.slow
 
 
 def pause_runs(api: httpx.Client, receiver, count: int, path: str) -> list[str]:
-    body = {
-        "inputs": {"topic": "faults"},
-        "humanInputWebhook": {"url": receiver.url(path)},
-        "taskWebhookUrl": receiver.url(path),
-    }
-    ids = [api.post("/kickoff", json=body).json()["kickoff_id"] for _ in range(count)]
+    ids = kickoff_runs(api, receiver, count, path)
     for kickoff_id in ids:
         human_input_request(receiver, kickoff_id, 1, timeout=60)
     return ids
-
-
-def assert_all_done_once(api: httpx.Client, receiver, ids: list[str]) -> None:
-    for kickoff_id in ids:
-        status = wait_status(api, kickoff_id, state_is("SUCCESS"), timeout=90)
-        rounds = status["tasks"][0]["rounds"]
-        assert [r["decision"] for r in rounds] == ["approved"], kickoff_id
-    for kickoff_id in ids:
-        completed = receiver.wait_for(
-            lambda r, k=kickoff_id: r.event == "task_completed" and r.body["kickoff_id"] == k,
-            count=2,
-            timeout=60,
-        )
-        assert len({r.headers["webhook-id"] for r in completed}) == 2
 
 
 def test_resumes_sent_while_no_worker_is_up_all_apply(own_stack, receiver):
@@ -55,7 +36,7 @@ def test_resumes_sent_while_no_worker_is_up_all_apply(own_stack, receiver):
         answers = [resume(api, k, "research_task", True, "ok").status_code for k in ids]
         assert answers == [200] * RUNS
         own_stack.start_worker()
-        assert_all_done_once(api, receiver, ids)
+        assert_rounds_once(api, receiver, ids, ["approved"])
 
 
 def test_a_temporal_restart_loses_no_paused_run(own_stack, receiver):
@@ -66,7 +47,7 @@ def test_a_temporal_restart_loses_no_paused_run(own_stack, receiver):
         for kickoff_id in ids:
             wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"), timeout=60)
             assert resume(api, kickoff_id, "research_task", True, "ok").status_code == 200
-        assert_all_done_once(api, receiver, ids)
+        assert_rounds_once(api, receiver, ids, ["approved"])
 
 
 # Retries every 8 s at most, for about two minutes: a receiver down for 60 s gets every event.

@@ -9,8 +9,8 @@ import os
 import httpx
 import pytest
 
-from conftest import client_for, free_port
-from crew_hitl.stack import Stack
+from conftest import client_for
+from crew_hitl.stack import Stack, free_port
 from flow import human_input_request, resume, state_is, wait_status
 from receiver import WebhookReceiver, start_receiver
 from test_replay import HISTORIES, replay

@@ -8,7 +8,8 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from conftest import ROTATED_SECRET, WEBHOOK_SECRET, free_port
+from conftest import ROTATED_SECRET, WEBHOOK_SECRET
+from crew_hitl.stack import free_port
 from flow import human_input_request, kickoff, resume, state_is, wait_status
 from receiver import start_receiver
 

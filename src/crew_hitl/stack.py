@@ -84,6 +84,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def on_free_ports(settings: Settings, data_dir: Path) -> Settings:
+    """The same settings for a stack beside others: free loopback ports, its own data dir."""
+    temporal_port = free_port()
+    return settings.model_copy(
+        update={
+            "api_port": free_port(),
+            "temporal_port": temporal_port,
+            "temporal_ui_port": free_port(),
+            "temporal_address": f"127.0.0.1:{temporal_port}",
+            "data_dir": data_dir,
+        }
+    )
+
+
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -158,6 +172,13 @@ class Stack:
         except BaseException:
             self.stop()  # nothing is left running when a part fails to start
             raise
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
     def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
         process = self.processes.pop(name, None)
