@@ -8,7 +8,8 @@ import json
 import time
 from typing import Any
 
-# uvicorn closes a keep-alive connection idle for 5 s; drop ours well before that.
+# The API closes a keep-alive connection idle for CREW_HITL_API_KEEP_ALIVE (75 s); drop
+# ours well before that.
 MAX_IDLE_SECONDS = 3.0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -340,6 +341,9 @@ def main() -> None:
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
+        # Longer than clients and proxies keep an idle connection (httpx 5 s, nginx 60 s):
+        # a server closing first races the client's next request on that connection.
+        timeout_keep_alive=math.ceil(settings.api_keep_alive),
         log_level=settings.log_level.lower(),
     )
 

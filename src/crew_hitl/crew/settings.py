@@ -17,6 +17,7 @@ class Settings(BaseModel):
     api_token: str = ""
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_keep_alive: float = 75.0
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_port: int = 7233
@@ -41,7 +42,7 @@ class Settings(BaseModel):
     max_request_bytes: int = 1024 * 1024
     log_level: str = "INFO"
 
-    @field_validator("task_heartbeat_timeout")
+    @field_validator("task_heartbeat_timeout", "api_keep_alive")
     @classmethod
     def _positive_seconds(cls, value: float) -> float:
         if not math.isfinite(value) or value <= 0:
