@@ -7,14 +7,17 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
 from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from crew_hitl.crew.messages import ResumeSignal
+from crew_hitl import WORKFLOW_TYPE
+from crew_hitl.crew import search_attributes as sa
+from crew_hitl.crew.messages import CrewRunInput, ResumeSignal
 from crew_hitl.crew.secrets import SecretBox, load_or_create_key
 from crew_hitl.stack import Stack
 from flow import state_is, wait_status
@@ -238,6 +241,39 @@ def test_a_stale_round_that_reaches_the_run_is_ignored_by_it(api, inbox_stack):
     status = wait_status(api, kickoff_id, lambda s: s["ignored_resumes"])
     assert "round 7" in status["ignored_resumes"][0]["reason"]
     assert status["state"] == "PENDING_HUMAN_INPUT"
+
+
+async def start_copy(stack: Stack, kickoff_id: str, new_id: str) -> None:
+    """Start, as an operator could with the Temporal client, a run with the same input as
+    an API-started one under an id of their own."""
+    client = await Client.connect(
+        stack.settings.temporal_address, data_converter=pydantic_data_converter
+    )
+    history = await client.get_workflow_handle(kickoff_id).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    [run] = await client.data_converter.decode(started.input.payloads, [CrewRunInput])
+    await client.start_workflow(
+        WORKFLOW_TYPE,
+        run.model_copy(update={"kickoff_id": new_id}),
+        id=new_id,
+        task_queue=stack.settings.task_queue,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(sa.CREW_NAME, run.crew.name)]),
+    )
+
+
+def test_a_run_id_with_slashes_and_url_characters_has_working_links(api, alice, inbox_stack):
+    odd_id = "ops/re-run 1?x=1#top"
+    asyncio.run(start_copy(inbox_stack, start_paused(api), odd_id))
+    wait_status(api, quote(odd_id, safe=""), state_is("PENDING_HUMAN_INPUT"))
+
+    links = re.findall(r'href="(/ui/runs/[^"]+)"', alice.get("/ui").text)
+    escaped = "/ui/runs/ops%2Fre-run%201%3Fx%3D1%23top"
+    assert escaped in links
+    page = alice.get(escaped)
+    assert page.status_code == 200
+    assert f'action="{escaped}/decision"' in page.text
+    assert decide(alice, quote(odd_id, safe=""), "approve").status_code == 303
+    wait_status(api, quote(odd_id, safe=""), state_is("SUCCESS"))
 
 
 def test_html_in_outputs_and_feedback_is_shown_as_text(api, alice):

@@ -281,7 +281,7 @@ def install_routes(app: FastAPI) -> None:
             next_page_token=page.next_page_token,
         )
 
-    @app.get("/status/{kickoff_id}", responses=error_responses(401, 404, 422, 503))
+    @app.get("/status/{kickoff_id:path}", responses=error_responses(401, 404, 422, 503))
     async def status(
         request: Request,
         kickoff_id: str,
@@ -303,7 +303,7 @@ def install_routes(app: FastAPI) -> None:
         return document
 
     @app.get(
-        "/events/{kickoff_id}",
+        "/events/{kickoff_id:path}",
         response_class=StreamingResponse,
         responses={**EVENT_STREAM, **error_responses(401, 404, 422, 503)},
         openapi_extra={"parameters": [LAST_EVENT_ID]},
@@ -319,7 +319,7 @@ def install_routes(app: FastAPI) -> None:
             stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
-    @app.post("/stop/{kickoff_id}", responses=error_responses(401, 404, 409, 422, 503))
+    @app.post("/stop/{kickoff_id:path}", responses=error_responses(401, 404, 409, 422, 503))
     async def stop(request: Request, kickoff_id: str, _: Caller) -> StopResponse:
         client = await client_of(request)
         info = await describe_run(client, kickoff_id)

@@ -90,8 +90,9 @@ def install_inbox(app: FastAPI) -> None:
     app.mount("/ui/static", static, name="inbox-static")
     router = APIRouter(prefix="/ui", include_in_schema=False)
     router.add_api_route("", inbox, methods=["GET"])
-    router.add_api_route("/runs/{kickoff_id}", run_page, methods=["GET"])
-    router.add_api_route("/runs/{kickoff_id}/decision", decide, methods=["POST"])
+    # `path`: the server decodes an escaped '/' in a run id before routing.
+    router.add_api_route("/runs/{kickoff_id:path}", run_page, methods=["GET"])
+    router.add_api_route("/runs/{kickoff_id:path}/decision", decide, methods=["POST"])
     router.add_api_route("/sign-in", sign_in_form, methods=["GET"])
     router.add_api_route("/sign-in", sign_in, methods=["POST"])
     router.add_api_route("/sign-out", sign_out, methods=["POST"])

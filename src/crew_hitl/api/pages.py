@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -50,6 +51,11 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
     return f"{seconds} s ago"
 
 
+def path_segment(value: str) -> str:
+    """A run id as one URL path segment: a '/' in it (possible from the CLI) is escaped too."""
+    return quote(value, safe="")
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("crew_hitl.api", "templates"),
@@ -58,7 +64,9 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(markdown=markdown_html, excerpt=excerpt, utc=utc_time, ago=ago)
+    env.filters.update(
+        markdown=markdown_html, excerpt=excerpt, utc=utc_time, ago=ago, segment=path_segment
+    )
     return env
 
 
