@@ -16,6 +16,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from crew_hitl import WORKFLOW_TYPE
+from crew_hitl.api.throttle import SignInThrottle
 from crew_hitl.crew import search_attributes as sa
 from crew_hitl.crew.messages import CrewRunInput, ResumeSignal
 from crew_hitl.crew.secrets import SecretBox, load_or_create_key
@@ -143,6 +144,37 @@ def test_sign_in_without_its_own_form_is_refused(inbox_stack):
         browser.get("/ui/sign-in")  # a real form's cookie, with another form's token
         forged = browser.post("/ui/sign-in", data={"token": ALICE, "csrf": "guess", "next": "/ui"})
         assert forged.status_code == 403
+
+
+def test_failed_sign_ins_from_one_address_are_throttled(inbox_stack):
+    # Through a proxy on this host: uvicorn takes the client address from X-Forwarded-For.
+    guesser = {"X-Forwarded-For": "203.0.113.9"}
+    with browser_client(inbox_stack) as browser:
+        browser.headers.update(guesser)
+        for attempt in range(10):
+            assert sign_in(browser, f"guess-{attempt}").status_code == 403
+        refused = sign_in(browser, ALICE)  # even the right token, until the window passes
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["retry-after"]) <= 300
+        assert "Too many failed sign-ins" in refused.text
+        assert "crew_hitl_session" not in refused.headers.get("set-cookie", "")
+    with browser_client(inbox_stack) as other:
+        other.headers.update({"X-Forwarded-For": "203.0.113.10"})
+        assert sign_in(other, ALICE).status_code == 303
+    log = (inbox_stack.log_dir / "api.log").read_text()
+    assert "inbox sign-in refused from 203.0.113.9 (10 failed recently)" in log
+    assert "guess-" not in log
+
+
+def test_the_throttle_forgets_failures_older_than_its_window():
+    throttle = SignInThrottle(failures_allowed=3, window_seconds=60, addresses_kept=2)
+    for second in (0, 10, 20):
+        throttle.failed("a", now=second)
+    assert throttle.retry_after("a", now=30) == 30  # the first failure ages out at 60
+    assert throttle.retry_after("a", now=60) is None
+    throttle.failed("b", now=61)
+    throttle.failed("c", now=62)  # over addresses_kept: "a", failing longest ago, goes
+    assert throttle.failed("a", now=63) == 1  # its two recent failures were forgotten
 
 
 def test_a_tampered_or_missing_session_is_no_session(inbox_stack):

@@ -6,6 +6,8 @@ on, so a run that moved on meanwhile is said so instead of decided."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import re
 import secrets
 import time
@@ -49,6 +51,7 @@ from crew_hitl.api.sessions import (
     set_cookie,
     sign_in_csrf,
 )
+from crew_hitl.api.throttle import SignInThrottle
 from crew_hitl.crew.messages import (
     ResumeRequest,
     ReviewRound,
@@ -57,6 +60,8 @@ from crew_hitl.crew.messages import (
     TaskProgress,
 )
 from crew_hitl.crew.text import excerpt
+
+log = logging.getLogger("crew_hitl.api")
 
 PAGE_SIZE = 20
 DIGITS = re.compile(r"[0-9]{1,6}")
@@ -97,6 +102,7 @@ def install_inbox(app: FastAPI) -> None:
     router.add_api_route("/sign-in", sign_in, methods=["POST"])
     router.add_api_route("/sign-out", sign_out, methods=["POST"])
     app.include_router(router)
+    app.state.sign_in_throttle = SignInThrottle()
 
 
 # ---------------------------------------------------------------- the list
@@ -297,9 +303,19 @@ async def sign_in(request: Request) -> Response:
     next_path = safe_next(form.get("next"))
     if not same_token(sign_in_csrf(request), form.get("csrf")):
         return sign_in_page(request, next_path, error=FORM_EXPIRED, status_code=403)
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(address)
+    if wait is not None:
+        error = f"Too many failed sign-ins from your address; try again in {wait_text(wait)}."
+        response = sign_in_page(request, next_path, error=error, status_code=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     token = form.get("token")
     reviewer = identify(request.app.state.settings, token) if isinstance(token, str) else None
     if reviewer is None or not isinstance(token, str):
+        failures = throttle.failed(address)
+        log.warning("inbox sign-in refused from %s (%d failed recently)", address, failures)
         error = "That token is not one this API accepts."
         return sign_in_page(request, next_path, error=error, status_code=403)
     session = new_session(reviewer, token)
@@ -313,6 +329,11 @@ async def sign_in(request: Request) -> Response:
     )
     clear_cookie(request, response, SIGN_IN_COOKIE)
     return response
+
+
+def wait_text(seconds: int) -> str:
+    minutes = math.ceil(seconds / 60)
+    return f"{seconds} seconds" if seconds < 120 else f"{minutes} minutes"
 
 
 def sign_in_page(
