@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -237,26 +237,44 @@ def test_resume_of_a_task_that_is_not_waiting_is_409(api, receiver):
     assert status["tasks"][0]["rounds"][0]["decision"] is None
 
 
+def decide_at_once(
+    api: httpx.Client, kickoff_id: str, approvals: list[bool], **extra: int
+) -> list[httpx.Response]:
+    """Send these decisions on round 1 all at once; feedback says which each was."""
+    with ThreadPoolExecutor(max_workers=len(approvals)) as pool:
+        return list(
+            pool.map(
+                lambda approve: resume(
+                    api, kickoff_id, "research_task", approve, f"approve={approve}", **extra
+                ),
+                approvals,
+            )
+        )
+
+
+def assert_one_applied(answers: list[httpx.Response], status: dict) -> None:
+    """One 200, confirmed by the run; every other a 409, those the run turned down (they
+    carry a decision_id) in its audit as not applied."""
+    assert sorted(a.status_code for a in answers).count(200) == 1, [a.text for a in answers]
+    assert {a.status_code for a in answers} <= {200, 409}
+    [applied] = [a.json() for a in answers if a.status_code == 200]
+    assert applied["confirmed"] is True
+    refused = [a.json() for a in answers if a.status_code == 409]
+    turned_down = {r["decision_id"] for r in refused if "decision_id" in r}
+    audit = status["audit"]
+    assert [e["decision_id"] for e in audit if e["applied"]] == [applied["decision_id"]]
+    assert {e["decision_id"] for e in audit if not e["applied"]} == turned_down
+
+
 def test_racing_approvals_advance_the_run_once(api, receiver):
     kickoff_id = kickoff(api, receiver, taskWebhookUrl=receiver.url("/race-task"))
     human_input_request(receiver, kickoff_id, 1)
-    answers: list[int] = []
-
-    def approve(note: str) -> None:
-        answers.append(resume(api, kickoff_id, "research_task", True, note).status_code)
-
-    threads = [threading.Thread(target=approve, args=(f"ok {i}",)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert 200 in answers
-    assert set(answers) <= {200, 409}
+    answers = decide_at_once(api, kickoff_id, [True] * 4)
 
     status = wait_status(api, kickoff_id, state_is("SUCCESS"))
     research = status["tasks"][0]
     assert [r["decision"] for r in research["rounds"]] == ["approved"]
-    assert len(status["ignored_resumes"]) == answers.count(200) - 1
+    assert_one_applied(answers, status)
     receiver.wait_for(
         lambda r: r.event == "task_completed" and r.body["kickoff_id"] == kickoff_id, count=2
     )
@@ -288,31 +306,14 @@ def test_feedback_is_kept_as_the_text_it_is(api, receiver, kind):
 
 
 def test_an_approval_and_a_rejection_racing_apply_one(api, receiver):
+    """Each names round 1 (as the webhook gave it): without it, a decision reaching the run
+    after another's rejection started round 2 would decide round 2."""
     kickoff_id = kickoff(api, receiver)
     human_input_request(receiver, kickoff_id, 1)
-    answers: list[int] = []
+    answers = decide_at_once(api, kickoff_id, [True, False] * 3, round=1)
 
-    def decide(approve: bool) -> None:
-        reply = resume(api, kickoff_id, "research_task", approve, f"approve={approve}", round=1)
-        answers.append(reply.status_code)
-
-    threads = [threading.Thread(target=decide, args=(i % 2 == 0,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert set(answers) <= {200, 409} and 200 in answers
-
-    # Settled: one decision applied, every other accepted resume recorded as ignored.
-    status = wait_status(
-        api,
-        kickoff_id,
-        lambda s: (
-            state_is("SUCCESS", "PENDING_HUMAN_INPUT")(s)
-            and s["tasks"][0]["rounds"][0]["decision"] is not None
-            and len(s["ignored_resumes"]) == answers.count(200) - 1
-        ),
-    )
+    status = wait_status(api, kickoff_id, state_is("SUCCESS", "PENDING_HUMAN_INPUT"))
+    assert_one_applied(answers, status)
     [first, *later] = status["tasks"][0]["rounds"]
     assert first["feedback"] == f"approve={first['decision'] == 'approved'}"
     if first["decision"] == "approved":

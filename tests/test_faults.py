@@ -33,8 +33,11 @@ def test_resumes_sent_while_no_worker_is_up_all_apply(own_stack, receiver):
     with client_for(own_stack) as api:
         ids = pause_runs(api, receiver, RUNS, "/fault-noworker")
         own_stack.stop_process("worker", signal.SIGKILL)
-        answers = [resume(api, k, "research_task", True, "ok").status_code for k in ids]
-        assert answers == [200] * RUNS
+        # Each waits for a worker to confirm it (status_query_timeout, 2 s): send them at once.
+        with ThreadPoolExecutor(max_workers=25) as pool:
+            answers = list(pool.map(lambda k: resume(api, k, "research_task", True, "ok"), ids))
+        assert [a.status_code for a in answers] == [200] * RUNS
+        assert not any(a.json()["confirmed"] for a in answers)
         own_stack.start_worker()
         assert_rounds_once(api, receiver, ids, ["approved"])
 

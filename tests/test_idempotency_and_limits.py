@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
@@ -31,6 +33,52 @@ def test_one_run_per_idempotency_key(api, receiver):
         lambda r: r.body.get("kickoff_id") == kickoff_id and r.event == "human_input_requested"
     )
     assert len(requests) == 1
+
+
+def resume_with_key(api: httpx.Client, kickoff_id: str, key: str, approve: bool) -> httpx.Response:
+    body = {"execution_id": kickoff_id, "task_id": "research_task", "is_approve": approve}
+    return api.post(
+        "/resume", json=body | {"human_feedback": "again"}, headers={"Idempotency-Key": key}
+    )
+
+
+def test_a_retried_resume_with_the_same_key_is_applied_once(api, receiver):
+    """A client whose first /resume timed out (it was applied) retries it once the run has
+    moved on to round 2: the retry is answered as the first was and does not reject round 2."""
+    kickoff_id = kickoff_with_key(api, receiver, "order-5001").json()["kickoff_id"]
+    human_input_request(receiver, kickoff_id, 1)
+    first = resume_with_key(api, kickoff_id, "reject-1", False)
+    assert first.status_code == 200 and first.json()["confirmed"] is True
+    human_input_request(receiver, kickoff_id, 2)
+
+    again = [resume_with_key(api, kickoff_id, "reject-1", False) for _ in range(3)]
+    assert [a.status_code for a in again] == [200] * 3
+    assert {a.json()["decision_id"] for a in again} == {first.json()["decision_id"]}
+    other = resume_with_key(api, kickoff_id, "reject-1", True)  # the key, another decision
+    assert other.status_code == 422
+    assert "already used for rejected" in other.json()["message"]
+
+    status = wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))
+    assert [r["decision"] for r in status["tasks"][0]["rounds"]] == ["rejected", None]
+    assert [e["applied"] for e in status["audit"]] == [True]
+
+
+def test_the_same_key_sent_twice_at_once_applies_once(api, receiver):
+    kickoff_id = kickoff_with_key(api, receiver, "order-5002").json()["kickoff_id"]
+    human_input_request(receiver, kickoff_id, 1)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(
+            pool.map(lambda _: resume_with_key(api, kickoff_id, "reject-2", False), range(4))
+        )
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    assert len({a.json()["decision_id"] for a in answers}) == 1
+
+    status = wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))
+    assert [r["decision"] for r in status["tasks"][0]["rounds"]] == ["rejected", None]
+    applied = [e for e in status["audit"] if e["applied"]]
+    assert len(applied) == 1
+    # Any copy that reached the run anyway was turned down as a repeat.
+    assert all("a repeat of decision" in e["reason"] for e in status["audit"] if not e["applied"])
 
 
 def test_an_idempotency_key_over_255_characters_is_422(api):

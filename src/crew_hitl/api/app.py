@@ -7,7 +7,6 @@ import json
 import logging
 import math
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -22,6 +21,7 @@ from temporalio.service import RPCError
 from crew_hitl import WORKFLOW_TYPE
 from crew_hitl.api.auth import require_token
 from crew_hitl.api.errors import ApiError, error_responses, install_error_handlers
+from crew_hitl.api.idempotency import idempotency_key, key_parameter, kickoff_id_for
 from crew_hitl.api.inbox import install_inbox
 from crew_hitl.api.limits import BodyLimit
 from crew_hitl.api.listing import (
@@ -65,16 +65,15 @@ from crew_hitl.crew.text import run_summary
 
 log = logging.getLogger("crew_hitl.api")
 MAX_WAIT_SECONDS = 60.0
-IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0c3f57-6a43-4f0e-9d1e-2f8c6c1c7a10")
 POLL_SECONDS = 0.2
 Caller = Annotated[str, Depends(require_token)]
 # Headers the routes read from the request themselves, declared for the OpenAPI document.
-IDEMPOTENCY_KEY: dict[str, Any] = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "description": "Kickoffs with the same key (and token) start one run and share its kickoff_id",
-    "schema": {"type": "string", "maxLength": 255},
-}
+IDEMPOTENT_KICKOFF = key_parameter(
+    "Kickoffs with the same key (and token) start one run and share its kickoff_id"
+)
+IDEMPOTENT_RESUME = key_parameter(
+    "Resumes with the same key (and token) are one decision: applied once, answered alike"
+)
 LAST_EVENT_ID: dict[str, Any] = {
     "name": "Last-Event-ID",
     "in": "header",
@@ -125,15 +124,6 @@ def crew_named(request: Request, name: str | None) -> CrewSpec:
         known = ", ".join(sorted(registry.crews)) or "none"
         raise ApiError(404, f"no crew named {name!r} (known: {known})")
     return registry.crews[name]
-
-
-def kickoff_id_for(caller: str, idempotency_key: str | None) -> str:
-    """A new id, or with an Idempotency-Key the same id for every retry of that kickoff."""
-    if not idempotency_key:
-        return str(uuid.uuid4())
-    if len(idempotency_key) > 255:
-        raise ApiError(422, "Idempotency-Key: at most 255 characters")
-    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{caller}\n{idempotency_key}"))
 
 
 def run_input(
@@ -232,7 +222,7 @@ def install_routes(app: FastAPI) -> None:
     @app.post(
         "/kickoff",
         responses=error_responses(400, 401, 404, 413, 422, 503),
-        openapi_extra={"parameters": [IDEMPOTENCY_KEY]},
+        openapi_extra={"parameters": [IDEMPOTENT_KICKOFF]},
     )
     async def kickoff(request: Request, body: KickoffRequest, caller: Caller) -> KickoffResponse:
         crew = crew_named(request, body.crew)
@@ -245,8 +235,8 @@ def install_routes(app: FastAPI) -> None:
                 missing=missing,
             )
         await check_webhook_urls(request, body)
-        key = request.headers.get("idempotency-key")
-        run = run_input(request, body, crew, kickoff_id_for(caller, key))
+        kickoff_id = kickoff_id_for(caller, idempotency_key(request))
+        run = run_input(request, body, crew, kickoff_id)
         client = await client_of(request)
         try:
             await start_run(client, request, run, crew)
@@ -257,9 +247,13 @@ def install_routes(app: FastAPI) -> None:
         log.info("kickoff %s: crew %s", run.kickoff_id, crew.name)
         return KickoffResponse(kickoff_id=run.kickoff_id)
 
-    @app.post("/resume", responses=error_responses(400, 401, 404, 409, 413, 422, 503))
+    @app.post(
+        "/resume",
+        responses=error_responses(400, 401, 404, 409, 413, 422, 503),
+        openapi_extra={"parameters": [IDEMPOTENT_RESUME]},
+    )
     async def resume(request: Request, body: ResumeRequest, caller: Caller) -> ResumeResponse:
-        return await resume_run(request, body, caller)
+        return await resume_run(request, body, caller, idempotency_key(request))
 
     @app.get("/executions", responses=error_responses(401, 422, 503))
     async def executions(

@@ -51,6 +51,7 @@ class ErrorBody(BaseModel):
     message: str
     problems: list[Problem] | None = None
     missing: list[str] | None = None
+    decision_id: str | None = None  # a /resume the run did not apply (409)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -1,45 +1,147 @@
 """A reviewer's decision, from POST /resume or the inbox: checked against the run as the server
-and the run itself see it, then sent as the `resume` signal. The run still judges the signal;
-these checks let a caller hear at once (409) that the run has moved on."""
+and the run itself see it, sent as the `resume` signal with a decision id, and answered with
+what the run made of it. The pre-checks let a caller hear at once (409) that the run has moved
+on; the run's own verdict catches the rest (two reviewers deciding the same round at once: the
+second hears 409 too). With an Idempotency-Key, a retry is answered from the first attempt's
+verdict and never applied again."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 
 from fastapi import Request
 from temporalio.client import Client
 
 from crew_hitl.api.errors import ApiError
-from crew_hitl.api.runs import RunInfo, describe_run, query_status
+from crew_hitl.api.idempotency import decision_id_for
+from crew_hitl.api.runs import (
+    RunInfo,
+    RunQueryError,
+    describe_run,
+    query_decision,
+    query_status,
+)
 from crew_hitl.api.webhook_fields import check_webhook_urls, seal_webhooks
-from crew_hitl.crew.messages import ResumeRequest, ResumeResponse, ResumeSignal, RunState
+from crew_hitl.crew.messages import (
+    AuditEntry,
+    ResumeRequest,
+    ResumeResponse,
+    ResumeSignal,
+    RunState,
+)
 
 log = logging.getLogger("crew_hitl.api")
+VERDICT_POLL_SECONDS = 0.05
 
 
-async def resume_run(request: Request, body: ResumeRequest, reviewer: str) -> ResumeResponse:
+async def resume_run(
+    request: Request, body: ResumeRequest, reviewer: str, key: str | None = None
+) -> ResumeResponse:
     await check_webhook_urls(request, body)
     client: Client = await request.app.state.temporal.client()
-    check_waiting(await describe_run(client, body.execution_id), body)
-    if body.round is not None:
-        await check_round(request, client, body)
+    timeout: float = request.app.state.settings.status_query_timeout
+    decision_id = decision_id_for(reviewer, key)
+    if key is not None and (earlier := await verdict_now(client, body, decision_id, timeout)):
+        return answer(body, decision_id, earlier, reviewer)
+    try:
+        await check_still_waiting(client, body, timeout)
+    except ApiError as err:
+        # A retry racing its own first attempt may find the run moved on by that attempt.
+        if key is None or err.status != 409:
+            raise
+        if (earlier := await verdict_now(client, body, decision_id, timeout)) is None:
+            raise
+        return answer(body, decision_id, earlier, reviewer)
     signal = ResumeSignal(
         task_id=body.task_id,
         is_approve=body.is_approve,
         human_feedback=body.human_feedback,
         round=body.round,
         reviewer=reviewer,
+        decision_id=decision_id,
         webhooks=seal_webhooks(request.app.state.box, body),
     )
     await client.get_workflow_handle(body.execution_id).signal("resume", signal)
+    verdict = await verdict_within(client, body.execution_id, decision_id, timeout)
+    return answer(body, decision_id, verdict, reviewer)
+
+
+async def verdict_now(
+    client: Client, body: ResumeRequest, decision_id: str, timeout: float
+) -> AuditEntry | None:
+    """The run's verdict on this decision if it has one; None if not, or no worker answers."""
+    try:
+        earlier = await query_decision(client, body.execution_id, decision_id, timeout)
+    except RunQueryError:
+        return None
+    if earlier is not None:
+        log.info("resume %s: a retry of %s", body.execution_id, decision_id)
+    return earlier
+
+
+async def check_still_waiting(client: Client, body: ResumeRequest, timeout: float) -> None:
+    check_waiting(await describe_run(client, body.execution_id), body)
+    if body.round is not None:
+        await check_round(client, body, timeout)
+
+
+async def verdict_within(
+    client: Client, kickoff_id: str, decision_id: str, timeout: float
+) -> AuditEntry | None:
+    """Wait up to `timeout` for the run to take the signal and say whether it applied."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            verdict = await query_decision(client, kickoff_id, decision_id, left)
+        except RunQueryError:
+            return None
+        if verdict is not None:
+            return verdict
+        await asyncio.sleep(VERDICT_POLL_SECONDS)
+    return None
+
+
+UNCONFIRMED = (
+    " (no worker has confirmed it yet: it applies when one picks the run up, unless the run"
+    " has moved on by then)"
+)
+
+
+def answer(
+    body: ResumeRequest, decision_id: str, verdict: AuditEntry | None, reviewer: str
+) -> ResumeResponse:
+    """200 for a decision applied, or not seen by a worker yet (it applies if it still can);
+    409 with the run's reason for one it did not apply."""
     decision = "approved" if body.is_approve else "rejected"
-    log.info("resume %s: %s %s by %s", body.execution_id, body.task_id, decision, reviewer)
+    if verdict is not None and (verdict.task_id, verdict.decision) != (body.task_id, decision):
+        raise ApiError(
+            422,
+            f"Idempotency-Key: already used for {verdict.decision} {verdict.task_id!r}; "
+            "use a new key for another decision",
+        )
+    if verdict is None:
+        outcome = "not confirmed yet"
+    else:
+        outcome = "applied" if verdict.applied else f"not applied: {verdict.reason}"
+    log.info(
+        "resume %s: %s %s by %s, %s", body.execution_id, body.task_id, decision, reviewer, outcome
+    )
+    if verdict is not None and not verdict.applied:
+        raise ApiError(
+            409, f"the run did not apply this decision: {verdict.reason}", decision_id=decision_id
+        )
+    note = "" if verdict is not None else UNCONFIRMED
     if body.is_approve:
-        return ResumeResponse(
-            status="resumed", message=f"{body.task_id} approved; the run continues"
+        status, message = "resumed", f"{body.task_id} approved; the run continues{note}"
+    else:
+        status, message = (
+            "retrying",
+            f"{body.task_id} rejected; it runs again with the feedback{note}",
         )
     return ResumeResponse(
-        status="retrying", message=f"{body.task_id} rejected; it runs again with the feedback"
+        status=status, message=message, decision_id=decision_id, confirmed=verdict is not None
     )
 
 
@@ -54,10 +156,9 @@ def check_waiting(info: RunInfo, body: ResumeRequest) -> None:
         )
 
 
-async def check_round(request: Request, client: Client, body: ResumeRequest) -> None:
+async def check_round(client: Client, body: ResumeRequest, timeout: float) -> None:
     """409 when the run waits for another round than the one decided on. Without a worker to
     answer, the round cannot be seen here; the run ignores a stale one when it gets it."""
-    timeout = request.app.state.settings.status_query_timeout
     status = await query_status(client, body.execution_id, timeout)
     pending = status.pending_human_input
     if status.degraded:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import TaskQueueType
@@ -28,11 +29,14 @@ from crew_hitl.api.errors import ApiError
 from crew_hitl.crew import search_attributes as sa
 from crew_hitl.crew.messages import (
     TERMINAL_STATES,
+    AuditEntry,
     EventsPage,
     PendingHumanInput,
     RunState,
     StatusDocument,
 )
+
+T = TypeVar("T")
 
 CLOSED_STATES = {
     WorkflowExecutionStatus.COMPLETED: RunState.SUCCESS,
@@ -148,10 +152,25 @@ class RunQueryError(Exception):
 async def query_events(
     client: Client, kickoff_id: str, after: str | None, timeout: float
 ) -> EventsPage:
+    return await ask_run(client, kickoff_id, "events", after, EventsPage, timeout)
+
+
+async def query_decision(
+    client: Client, kickoff_id: str, decision_id: str, timeout: float
+) -> AuditEntry | None:
+    """What came of a resume, from the run's audit: None while the run has not received it."""
+    result_type: Any = AuditEntry | None
+    return await ask_run(client, kickoff_id, "decision", decision_id, result_type, timeout)
+
+
+async def ask_run(
+    client: Client, kickoff_id: str, query: str, arg: Any, result_type: type[T], timeout: float
+) -> T:
+    """A query with one argument; RunQueryError when no worker answers or the run cannot."""
     handle = client.get_workflow_handle(kickoff_id)
     try:
         return await handle.query(
-            "events", after, result_type=EventsPage, rpc_timeout=timedelta(seconds=timeout)
+            query, arg, result_type=result_type, rpc_timeout=timedelta(seconds=timeout)
         )
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:

@@ -118,6 +118,10 @@ class KickoffResponse(BaseModel):
 class ResumeResponse(BaseModel):
     status: Literal["resumed", "retrying"]
     message: str
+    decision_id: str
+    # False when no worker confirmed the decision in time: the run has it (signals are
+    # durable) and applies it when a worker picks the run up, unless the run has moved on.
+    confirmed: bool
 
 
 class StopResponse(BaseModel):
@@ -231,6 +235,8 @@ class ResumeSignal(BaseModel):
     human_feedback: str = ""
     round: int | None = None
     reviewer: str | None = None
+    # Set by the API (one per /resume, or per Idempotency-Key): a repeat is ignored.
+    decision_id: str | None = None
     taskWebhookUrl: str | None = None  # noqa: N815
     stepWebhookUrl: str | None = None  # noqa: N815
     crewWebhookUrl: str | None = None  # noqa: N815
@@ -339,6 +345,7 @@ class AuditEntry(BaseModel):
     decision: Literal["approved", "rejected"] | None = None
     applied: bool
     reason: str | None = None
+    decision_id: str | None = None
 
 
 class IgnoredResume(BaseModel):

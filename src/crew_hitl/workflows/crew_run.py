@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from crew_hitl.activities.tasks import FINAL_ERRORS, TaskActivities
     from crew_hitl.crew import search_attributes as sa
     from crew_hitl.crew.messages import (
+        AuditEntry,
         CrewRunInput,
         EventsPage,
         ExecuteTaskInput,
@@ -126,6 +127,11 @@ class CrewRunWorkflow:
     @workflow.query(name="status")
     def status(self) -> StatusDocument:
         return self._record.status()
+
+    @workflow.query(name="decision")
+    def decision(self, decision_id: str) -> AuditEntry | None:
+        """What came of the resume with this decision id; None until the run has it."""
+        return self._record.decision(decision_id)
 
     @workflow.query(name="events")
     def events(self, after: str | None = None) -> EventsPage:

@@ -235,6 +235,8 @@ class RunRecord:
         self.touch()
 
     def why_not_applicable(self, signal: ResumeSignal) -> str | None:
+        if signal.decision_id is not None and self.decision(signal.decision_id) is not None:
+            return f"a repeat of decision {signal.decision_id}, received before"
         pending = self.pending
         if pending is None:
             return f"no task is waiting for input (state {self.state.value})"
@@ -246,7 +248,9 @@ class RunRecord:
 
     def ignore(self, signal: ResumeSignal, reason: str, now: datetime) -> None:
         decision = "approved" if signal.is_approve else "rejected"
-        self._audit(now, signal.reviewer, signal.task_id, signal.round, decision, reason)
+        self._audit(
+            now, signal.reviewer, signal.task_id, signal.round, decision, reason, signal.decision_id
+        )
         self._trim_ignored()
         self.touch()
 
@@ -258,6 +262,7 @@ class RunRecord:
         round_number: int | None,
         decision: str | None,
         reason: str | None = None,
+        decision_id: str | None = None,
     ) -> None:
         self.audit.append(
             AuditEntry(
@@ -268,6 +273,7 @@ class RunRecord:
                 decision=decision,
                 applied=reason is None,
                 reason=reason,
+                decision_id=decision_id,
             )
         )
 
@@ -280,6 +286,10 @@ class RunRecord:
                 continue
             kept.append(entry)
         self.audit = kept
+
+    def decision(self, decision_id: str) -> AuditEntry | None:
+        """What came of the first resume with this id, if the run has received it."""
+        return next((e for e in self.audit if e.decision_id == decision_id), None)
 
     def ignore_malformed(self, payload: object, reason: str, now: datetime) -> None:
         fields = payload if isinstance(payload, dict) else {}
@@ -300,7 +310,10 @@ class RunRecord:
         review.feedback = signal.human_feedback
         review.reviewer = signal.reviewer
         review.decided_at = now
-        self._audit(now, signal.reviewer, self.pending.task_id, review.round, review.decision)
+        task_id = self.pending.task_id
+        self._audit(
+            now, signal.reviewer, task_id, review.round, review.decision, None, signal.decision_id
+        )
         self.pending = None
         self.state = RunState.RUNNING
         self.touch()
