@@ -55,4 +55,5 @@ def test_a_fresh_reject_approve_history_replays(stack, api, receiver):
     history = temporal(stack, "workflow", "show", "--workflow-id", kickoff_id, "-o", "json")
     replay(history, kickoff_id)
     if os.environ.get("CREW_HITL_RECORD_HISTORY") == "1":
-        (HISTORIES / "research_reject_ignored_approve.json").write_text(history)
+        # Decisions from the API arrive as the `decide` update (since decision ids).
+        (HISTORIES / "research_reject_ignored_approve_by_update.json").write_text(history)

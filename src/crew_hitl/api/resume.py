@@ -1,18 +1,21 @@
 """A reviewer's decision, from POST /resume or the inbox: checked against the run as the server
-and the run itself see it, sent as the `resume` signal with a decision id, and answered with
-what the run made of it. The pre-checks let a caller hear at once (409) that the run has moved
-on; the run's own verdict catches the rest (two reviewers deciding the same round at once: the
-second hears 409 too). With an Idempotency-Key, a retry is answered from the first attempt's
-verdict and never applied again."""
+sees it, sent to the run as the `decide` update, and answered with what the run made of it.
+The pre-checks let a caller hear at once (409) that the run has moved on; the run's verdict
+catches the rest (two reviewers deciding the same round at once: the second hears 409 too).
+With an Idempotency-Key, a retry is answered from the first attempt's verdict and never
+applied again."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
+from datetime import timedelta
 
 from fastapi import Request
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 
 from crew_hitl.api.errors import ApiError
 from crew_hitl.api.idempotency import decision_id_for
@@ -33,7 +36,6 @@ from crew_hitl.crew.messages import (
 )
 
 log = logging.getLogger("crew_hitl.api")
-VERDICT_POLL_SECONDS = 0.05
 
 
 async def resume_run(
@@ -63,9 +65,30 @@ async def resume_run(
         decision_id=decision_id,
         webhooks=seal_webhooks(request.app.state.box, body),
     )
-    await client.get_workflow_handle(body.execution_id).signal("resume", signal)
-    verdict = await verdict_within(client, body.execution_id, decision_id, timeout)
+    verdict = await send_decision(client, body.execution_id, signal, timeout)
     return answer(body, decision_id, verdict, reviewer)
+
+
+async def send_decision(
+    client: Client, kickoff_id: str, signal: ResumeSignal, timeout: float
+) -> AuditEntry | None:
+    """The `decide` update, answered by the run with its verdict. If no worker takes it in
+    time (or the worker does not know the update), the `resume` signal carries the decision
+    instead: the server keeps a signal until a worker comes, and the run applies the
+    decision once, whichever of the two reaches it (they share the decision_id)."""
+    handle = client.get_workflow_handle(kickoff_id)
+    try:
+        return await handle.execute_update(
+            "decide",
+            signal,
+            id=signal.decision_id,
+            result_type=AuditEntry,
+            rpc_timeout=timedelta(seconds=timeout),
+        )
+    except (WorkflowUpdateRPCTimeoutOrCancelledError, WorkflowUpdateFailedError) as err:
+        log.info("resume %s: no verdict (%s); sending it as a signal", kickoff_id, err)
+    await handle.signal("resume", signal)
+    return None
 
 
 async def verdict_now(
@@ -85,22 +108,6 @@ async def check_still_waiting(client: Client, body: ResumeRequest, timeout: floa
     check_waiting(await describe_run(client, body.execution_id), body)
     if body.round is not None:
         await check_round(client, body, timeout)
-
-
-async def verdict_within(
-    client: Client, kickoff_id: str, decision_id: str, timeout: float
-) -> AuditEntry | None:
-    """Wait up to `timeout` for the run to take the signal and say whether it applied."""
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            verdict = await query_decision(client, kickoff_id, decision_id, left)
-        except RunQueryError:
-            return None
-        if verdict is not None:
-            return verdict
-        await asyncio.sleep(VERDICT_POLL_SECONDS)
-    return None
 
 
 UNCONFIRMED = (

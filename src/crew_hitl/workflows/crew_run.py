@@ -115,6 +115,22 @@ class CrewRunWorkflow:
                 payload, "malformed resume: give one JSON object as --input", now
             )
             return
+        self._take(signal)
+
+    @workflow.update(name="decide")
+    def decide(self, signal: ResumeSignal) -> AuditEntry:
+        """The API's resume: the same decision as the signal, answered with what came of it
+        (the first verdict, for a repeated decision_id)."""
+        self._take(signal)
+        if signal.decision_id is not None:
+            verdict = self._record.decision(signal.decision_id)
+            if verdict is not None:
+                return verdict
+        return self._record.audit[-1]
+
+    def _take(self, signal: ResumeSignal) -> None:
+        """Apply the decision, or record why not."""
+        now = workflow.now()
         reason = self._record.why_not_applicable(signal)
         if reason is not None:
             workflow.logger.info("ignored resume for %s: %s", signal.task_id, reason)
