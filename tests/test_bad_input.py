@@ -253,17 +253,19 @@ def decide_at_once(
 
 
 def assert_one_applied(answers: list[httpx.Response], status: dict) -> None:
-    """One 200, confirmed by the run; every other a 409, those the run turned down (they
-    carry a decision_id) in its audit as not applied."""
-    assert sorted(a.status_code for a in answers).count(200) == 1, [a.text for a in answers]
-    assert {a.status_code for a in answers} <= {200, 409}
-    [applied] = [a.json() for a in answers if a.status_code == 200]
-    assert applied["confirmed"] is True
+    """The run applied one decision, answered 200; every other answer is a 409, and those the
+    run turned down (they carry a decision_id) are in its audit as not applied. (A 200 with
+    `confirmed: false` is one no worker took in time: the run judged it later.)"""
+    assert {a.status_code for a in answers} <= {200, 409}, [a.text for a in answers]
+    accepted = [a.json() for a in answers if a.status_code == 200]
     refused = [a.json() for a in answers if a.status_code == 409]
-    turned_down = {r["decision_id"] for r in refused if "decision_id" in r}
+    assert [a["confirmed"] for a in accepted].count(True) <= 1
     audit = status["audit"]
-    assert [e["decision_id"] for e in audit if e["applied"]] == [applied["decision_id"]]
-    assert {e["decision_id"] for e in audit if not e["applied"]} == turned_down
+    [applied] = [e["decision_id"] for e in audit if e["applied"]]
+    assert applied in {a["decision_id"] for a in accepted}
+    turned_down = {e["decision_id"] for e in audit if not e["applied"]}
+    assert {r["decision_id"] for r in refused if "decision_id" in r} <= turned_down
+    assert turned_down <= {r["decision_id"] for r in accepted + refused if "decision_id" in r}
 
 
 def test_racing_approvals_advance_the_run_once(api, receiver):

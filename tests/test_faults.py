@@ -38,8 +38,19 @@ def test_resumes_sent_while_no_worker_is_up_all_apply(own_stack, receiver):
             answers = list(pool.map(lambda k: resume(api, k, "research_task", True, "ok"), ids))
         assert [a.status_code for a in answers] == [200] * RUNS
         assert not any(a.json()["confirmed"] for a in answers)
+        # A client retrying its timed-out /resume with its Idempotency-Key: the same decision.
+        retried = [keyed_resume(api, k, f"approve-{k}") for k in ids[:10] for _ in range(2)]
+        assert [a.status_code for a in retried] == [200] * 20
         own_stack.start_worker()
         assert_rounds_once(api, receiver, ids, ["approved"])
+        for kickoff_id in ids[:10]:  # two decisions taken (one applied), the repeat not at all
+            audit = api.get(f"/status/{kickoff_id}").json()["audit"]
+            assert sorted(e["applied"] for e in audit) == [False, True], audit
+
+
+def keyed_resume(api: httpx.Client, kickoff_id: str, key: str) -> httpx.Response:
+    body = {"execution_id": kickoff_id, "task_id": "research_task", "is_approve": True}
+    return api.post("/resume", json=body, headers={"Idempotency-Key": key})
 
 
 def test_a_temporal_restart_loses_no_paused_run(own_stack, receiver):

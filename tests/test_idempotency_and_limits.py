@@ -48,7 +48,7 @@ def test_a_retried_resume_with_the_same_key_is_applied_once(api, receiver):
     kickoff_id = kickoff_with_key(api, receiver, "order-5001").json()["kickoff_id"]
     human_input_request(receiver, kickoff_id, 1)
     first = resume_with_key(api, kickoff_id, "reject-1", False)
-    assert first.status_code == 200 and first.json()["confirmed"] is True
+    assert first.status_code == 200
     human_input_request(receiver, kickoff_id, 2)
 
     again = [resume_with_key(api, kickoff_id, "reject-1", False) for _ in range(3)]
@@ -75,10 +75,8 @@ def test_the_same_key_sent_twice_at_once_applies_once(api, receiver):
 
     status = wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))
     assert [r["decision"] for r in status["tasks"][0]["rounds"]] == ["rejected", None]
-    applied = [e for e in status["audit"] if e["applied"]]
-    assert len(applied) == 1
-    # Any copy that reached the run anyway was turned down as a repeat.
-    assert all("a repeat of decision" in e["reason"] for e in status["audit"] if not e["applied"])
+    # Copies that reached the run anyway changed nothing and are not recorded again.
+    assert [e["decision_id"] for e in status["audit"]] == [answers[0].json()["decision_id"]]
 
 
 def test_an_idempotency_key_over_255_characters_is_422(api):

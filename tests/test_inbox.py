@@ -177,6 +177,17 @@ def test_the_throttle_forgets_failures_older_than_its_window():
     assert throttle.failed("a", now=63) == 1  # its two recent failures were forgotten
 
 
+def test_the_throttle_counts_an_ipv6_client_by_its_64():
+    throttle = SignInThrottle(failures_allowed=2, window_seconds=60)
+    throttle.failed("2001:db8:1:2::1", now=0)
+    throttle.failed("2001:db8:1:2:ffff::9", now=1)  # the same host's other address
+    assert throttle.retry_after("2001:db8:1:2::77", now=2) == 58
+    assert throttle.retry_after("2001:db8:1:3::1", now=2) is None  # the next /64
+    throttle.failed("::ffff:203.0.113.5", now=0)  # IPv4 as mapped into IPv6
+    throttle.failed("203.0.113.5", now=1)
+    assert throttle.retry_after("203.0.113.5", now=2) == 58
+
+
 def test_a_tampered_or_missing_session_is_no_session(inbox_stack):
     with browser_client(inbox_stack) as browser:
         browser.cookies.set("crew_hitl_session", "gAAAAABtampered", path="/ui")

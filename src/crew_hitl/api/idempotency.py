@@ -37,13 +37,13 @@ def idempotency_key(request: Request) -> str | None:
 
 def kickoff_id_for(caller: str, key: str | None) -> str:
     """A new id, or with a key the same id for every retry of that kickoff."""
-    if key is None:
-        return str(uuid.uuid4())
-    return str(uuid.uuid5(KICKOFFS, f"{caller}\n{key}"))
+    return str(uuid.uuid4() if key is None else keyed(KICKOFFS, caller, key))
 
 
 def decision_id_for(caller: str, key: str | None) -> str:
     """A new id, or with a key the same id for every retry of that decision."""
-    if key is None:
-        return f"dec_{uuid.uuid4().hex}"
-    return "dec_" + uuid.uuid5(DECISIONS, f"{caller}\n{key}").hex
+    return "dec_" + (uuid.uuid4() if key is None else keyed(DECISIONS, caller, key)).hex
+
+
+def keyed(namespace: uuid.UUID, caller: str, key: str) -> uuid.UUID:
+    return uuid.uuid5(namespace, f"{caller}\n{key}")

@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
@@ -33,7 +33,7 @@ from crew_hitl.api.listing import (
     list_runs,
     status_or_none,
 )
-from crew_hitl.api.pages import page
+from crew_hitl.api.pages import page, path_segment
 from crew_hitl.api.resume import resume_run
 from crew_hitl.api.runs import query_status
 from crew_hitl.api.sessions import (
@@ -58,6 +58,7 @@ from crew_hitl.crew.messages import (
     RunState,
     StatusDocument,
     TaskProgress,
+    decision_word,
 )
 from crew_hitl.crew.text import excerpt
 
@@ -179,7 +180,7 @@ async def run_page(request: Request, kickoff_id: str) -> Response:
 async def decide(request: Request, kickoff_id: str) -> Response:
     session = current_session(request)
     if session is None:
-        return to_sign_in(request, f"/ui/runs/{quote(kickoff_id, safe='')}")
+        return to_sign_in(request, f"/ui/runs/{path_segment(kickoff_id)}")
     form = await request.form()
     if not same_token(session.csrf, form.get("csrf")):
         return error_page(session, 403, FORM_EXPIRED)
@@ -195,8 +196,8 @@ async def decide(request: Request, kickoff_id: str) -> Response:
             return error_page(session, status_code, message)
         return await stale_view(request, session, body, message)
     await until_taken(request, body)
-    sent = "approved" if body.is_approve else "rejected"
-    return RedirectResponse(f"/ui/runs/{quote(kickoff_id, safe='')}?sent={sent}", status_code=303)
+    sent = decision_word(body.is_approve)
+    return RedirectResponse(f"/ui/runs/{path_segment(kickoff_id)}?sent={sent}", status_code=303)
 
 
 async def until_taken(request: Request, body: ResumeRequest) -> None:

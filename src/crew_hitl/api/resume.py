@@ -7,15 +7,18 @@ applied again."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import timedelta
+from typing import Any
 
 from fastapi import Request
 from temporalio.client import (
     Client,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from crew_hitl.api.errors import ApiError
 from crew_hitl.api.idempotency import decision_id_for
@@ -33,6 +36,7 @@ from crew_hitl.crew.messages import (
     ResumeResponse,
     ResumeSignal,
     RunState,
+    decision_word,
 )
 
 log = logging.getLogger("crew_hitl.api")
@@ -45,12 +49,10 @@ async def resume_run(
     client: Client = await request.app.state.temporal.client()
     timeout: float = request.app.state.settings.status_query_timeout
     decision_id = decision_id_for(reviewer, key)
-    if key is not None and (earlier := await verdict_now(client, body, decision_id, timeout)):
-        return answer(body, decision_id, earlier, reviewer)
     try:
-        await check_still_waiting(client, body, timeout)
+        worker_answered = await check_still_waiting(client, body, timeout)
     except ApiError as err:
-        # A retry racing its own first attempt may find the run moved on by that attempt.
+        # A retry may find the run moved on by its own first attempt: answer as that one was.
         if key is None or err.status != 409:
             raise
         if (earlier := await verdict_now(client, body, decision_id, timeout)) is None:
@@ -65,29 +67,39 @@ async def resume_run(
         decision_id=decision_id,
         webhooks=seal_webhooks(request.app.state.box, body),
     )
-    verdict = await send_decision(client, body.execution_id, signal, timeout)
+    handle = client.get_workflow_handle(body.execution_id)
+    verdict = await ask_run_to_decide(handle, signal, timeout) if worker_answered else None
+    if verdict is None:
+        # No worker took it: the signal, which the server keeps until one comes, carries it.
+        await handle.signal("resume", signal)
     return answer(body, decision_id, verdict, reviewer)
 
 
-async def send_decision(
-    client: Client, kickoff_id: str, signal: ResumeSignal, timeout: float
+async def ask_run_to_decide(
+    handle: WorkflowHandle[Any, Any], signal: ResumeSignal, timeout: float
 ) -> AuditEntry | None:
-    """The `decide` update, answered by the run with its verdict. If no worker takes it in
-    time (or the worker does not know the update), the `resume` signal carries the decision
-    instead: the server keeps a signal until a worker comes, and the run applies the
-    decision once, whichever of the two reaches it (they share the decision_id)."""
-    handle = client.get_workflow_handle(kickoff_id)
+    """The `decide` update, answered by the run with its verdict; None when no worker took it
+    within `timeout` (or the worker does not know the update, or the server holds too many
+    for this run). Whichever reaches the run, this update or the signal sent after it, the
+    run applies the decision once: both carry the decision_id, which is also the update's id
+    (the server answers a repeated one with the first outcome)."""
+    update = asyncio.ensure_future(
+        handle.execute_update("decide", signal, id=signal.decision_id, result_type=AuditEntry)
+    )
+    update.add_done_callback(lambda task: task.cancelled() or task.exception())
+    done, _ = await asyncio.wait({update}, timeout=timeout)
+    if not done:
+        update.cancel()
+        log.info("resume %s: no worker took the decision in %.1fs", handle.id, timeout)
+        return None
     try:
-        return await handle.execute_update(
-            "decide",
-            signal,
-            id=signal.decision_id,
-            result_type=AuditEntry,
-            rpc_timeout=timedelta(seconds=timeout),
-        )
-    except (WorkflowUpdateRPCTimeoutOrCancelledError, WorkflowUpdateFailedError) as err:
-        log.info("resume %s: no verdict (%s); sending it as a signal", kickoff_id, err)
-    await handle.signal("resume", signal)
+        return update.result()
+    except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+        log.info("resume %s: the update failed (%s)", handle.id, err)
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            raise  # a closed run (409), or a request Temporal refuses (422)
+        log.info("resume %s: the update was refused (%s)", handle.id, err.message)
     return None
 
 
@@ -104,10 +116,13 @@ async def verdict_now(
     return earlier
 
 
-async def check_still_waiting(client: Client, body: ResumeRequest, timeout: float) -> None:
+async def check_still_waiting(client: Client, body: ResumeRequest, timeout: float) -> bool:
+    """409 unless the task (and the round, when given) waits for input. False when it took
+    asking a worker and none answered."""
     check_waiting(await describe_run(client, body.execution_id), body)
-    if body.round is not None:
-        await check_round(client, body, timeout)
+    if body.round is None:
+        return True
+    return await check_round(client, body, timeout)
 
 
 UNCONFIRMED = (
@@ -121,11 +136,12 @@ def answer(
 ) -> ResumeResponse:
     """200 for a decision applied, or not seen by a worker yet (it applies if it still can);
     409 with the run's reason for one it did not apply."""
-    decision = "approved" if body.is_approve else "rejected"
-    if verdict is not None and (verdict.task_id, verdict.decision) != (body.task_id, decision):
+    decision = decision_word(body.is_approve)
+    if verdict is not None and not same_decision(verdict, body):
         raise ApiError(
             422,
-            f"Idempotency-Key: already used for {verdict.decision} {verdict.task_id!r}; "
+            f"Idempotency-Key: already used for {verdict.decision} {verdict.task_id!r}"
+            f"{'' if verdict.round is None else f' round {verdict.round}'}; "
             "use a new key for another decision",
         )
     if verdict is None:
@@ -152,6 +168,13 @@ def answer(
     )
 
 
+def same_decision(verdict: AuditEntry, body: ResumeRequest) -> bool:
+    """Whether the decision the run took under this id is the one asked for now."""
+    rounds_agree = body.round is None or verdict.round in (None, body.round)
+    same_choice = verdict.decision == decision_word(body.is_approve)
+    return verdict.task_id == body.task_id and same_choice and rounds_agree
+
+
 def check_waiting(info: RunInfo, body: ResumeRequest) -> None:
     if info.finished or info.state != RunState.PENDING_HUMAN_INPUT:
         raise ApiError(
@@ -163,13 +186,14 @@ def check_waiting(info: RunInfo, body: ResumeRequest) -> None:
         )
 
 
-async def check_round(client: Client, body: ResumeRequest, timeout: float) -> None:
+async def check_round(client: Client, body: ResumeRequest, timeout: float) -> bool:
     """409 when the run waits for another round than the one decided on. Without a worker to
-    answer, the round cannot be seen here; the run ignores a stale one when it gets it."""
+    answer (then False), the round cannot be seen here; the run ignores a stale one when it
+    gets it."""
     status = await query_status(client, body.execution_id, timeout)
     pending = status.pending_human_input
     if status.degraded:
-        return
+        return False
     if pending is None:
         raise ApiError(
             409, f"run {body.execution_id} is {status.state.value}; no task is waiting for input"
@@ -180,3 +204,4 @@ async def check_round(client: Client, body: ResumeRequest, timeout: float) -> No
             f"round {body.round} of {body.task_id!r} is no longer waiting for input; "
             f"round {pending.round} of {pending.task_id!r} is",
         )
+    return True

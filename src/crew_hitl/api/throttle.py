@@ -4,6 +4,7 @@ guessed through it at the speed of the server."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict, deque
@@ -29,7 +30,7 @@ class SignInThrottle:
     def retry_after(self, address: str, now: float | None = None) -> int | None:
         """Seconds until this address may try again, or None when it may now."""
         now = time.monotonic() if now is None else now
-        failures = self._recent(address, now)
+        failures = self._recent(client_key(address), now)
         if len(failures) < self.failures_allowed:
             return None
         return max(1, math.ceil(failures[0] + self.window_seconds - now))
@@ -37,18 +38,32 @@ class SignInThrottle:
     def failed(self, address: str, now: float | None = None) -> int:
         """Count a failed sign-in; returns the failures within the window."""
         now = time.monotonic() if now is None else now
-        failures = self._recent(address, now)
+        key = client_key(address)
+        failures = self._recent(key, now)
         failures.append(now)
-        self._failures[address] = failures
-        self._failures.move_to_end(address)
+        self._failures[key] = failures
+        self._failures.move_to_end(key)
         while len(self._failures) > self.addresses_kept:
             self._failures.popitem(last=False)
         return len(failures)
 
-    def _recent(self, address: str, now: float) -> deque[float]:
-        failures = self._failures.get(address, deque())
+    def _recent(self, key: str, now: float) -> deque[float]:
+        failures = self._failures.get(key, deque())
         while failures and failures[0] <= now - self.window_seconds:
             failures.popleft()
         if not failures:
-            self._failures.pop(address, None)
+            self._failures.pop(key, None)
         return failures
+
+
+def client_key(address: str) -> str:
+    """An IPv6 client counts by its /64 (one host can hold a whole /64); others as given."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

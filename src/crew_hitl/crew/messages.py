@@ -19,6 +19,13 @@ MAX_JSON_DEPTH = 32
 NOT_UNICODE = "text that is not valid Unicode (a lone surrogate escape such as \\ud800)"
 
 
+Decision = Literal["approved", "rejected"]
+
+
+def decision_word(is_approve: bool) -> Decision:
+    return "approved" if is_approve else "rejected"
+
+
 def free_json_problem(value: Any) -> str | None:
     """What keeps `value` out of a Temporal payload, if anything. Without recursion: a parsed
     body may nest deeper than Python's stack."""
@@ -294,7 +301,7 @@ class TaskResult(BaseModel):
 class ReviewRound(BaseModel):
     round: int
     output: str
-    decision: Literal["approved", "rejected"] | None = None
+    decision: Decision | None = None
     feedback: str | None = None
     reviewer: str | None = None
     decided_at: datetime | None = None
@@ -342,7 +349,7 @@ class AuditEntry(BaseModel):
     reviewer: str | None = None
     task_id: str
     round: int | None = None
-    decision: Literal["approved", "rejected"] | None = None
+    decision: Decision | None = None
     applied: bool
     reason: str | None = None
     decision_id: str | None = None

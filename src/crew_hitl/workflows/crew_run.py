@@ -129,7 +129,14 @@ class CrewRunWorkflow:
         return self._record.audit[-1]
 
     def _take(self, signal: ResumeSignal) -> None:
-        """Apply the decision, or record why not."""
+        """Apply the decision, or record why not. A decision_id already taken (the API's
+        update and its fallback signal both arriving, or a client's retry) is the same
+        decision again: it changes nothing and is not recorded twice."""
+        if signal.decision_id is not None and self._record.decision(signal.decision_id):
+            workflow.logger.info(
+                "decision %s taken before; this copy changes nothing", signal.decision_id
+            )
+            return
         now = workflow.now()
         reason = self._record.why_not_applicable(signal)
         if reason is not None:

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         TaskStatus,
         TokenUsage,
         WebhookTargets,
+        decision_word,
     )
     from crew_hitl.crew.spec import TaskSpec
     from crew_hitl.crew.text import run_summary
@@ -235,8 +236,6 @@ class RunRecord:
         self.touch()
 
     def why_not_applicable(self, signal: ResumeSignal) -> str | None:
-        if signal.decision_id is not None and self.decision(signal.decision_id) is not None:
-            return f"a repeat of decision {signal.decision_id}, received before"
         pending = self.pending
         if pending is None:
             return f"no task is waiting for input (state {self.state.value})"
@@ -247,7 +246,7 @@ class RunRecord:
         return None
 
     def ignore(self, signal: ResumeSignal, reason: str, now: datetime) -> None:
-        decision = "approved" if signal.is_approve else "rejected"
+        decision = decision_word(signal.is_approve)
         self._audit(
             now, signal.reviewer, signal.task_id, signal.round, decision, reason, signal.decision_id
         )
@@ -297,7 +296,7 @@ class RunRecord:
         reviewer = fields.get("reviewer")
         task_id = task_id if isinstance(task_id, str) else ""
         reviewer = reviewer if isinstance(reviewer, str) else None
-        decision = None if not isinstance(approve, bool) else "approved" if approve else "rejected"
+        decision = decision_word(approve) if isinstance(approve, bool) else None
         self._audit(now, reviewer, task_id, None, decision, reason)
         self._trim_ignored()
         self.touch()
@@ -306,7 +305,7 @@ class RunRecord:
         """Apply a decision to the pending round; the caller checked it is applicable."""
         assert self.pending is not None
         review = self.tasks[self.pending.task_id].rounds[-1]
-        review.decision = "approved" if signal.is_approve else "rejected"
+        review.decision = decision_word(signal.is_approve)
         review.feedback = signal.human_feedback
         review.reviewer = signal.reviewer
         review.decided_at = now
