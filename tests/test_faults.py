@@ -36,10 +36,11 @@ def test_resumes_sent_while_no_worker_is_up_all_apply(own_stack, receiver):
         # Each waits for a worker to confirm it (status_query_timeout, 2 s): send them at once.
         with ThreadPoolExecutor(max_workers=25) as pool:
             answers = list(pool.map(lambda k: resume(api, k, "research_task", True, "ok"), ids))
+            # A client retrying its timed-out /resume with its Idempotency-Key: one decision.
+            keyed = [k for k in ids[:10] for _ in range(2)]
+            retried = list(pool.map(lambda k: keyed_resume(api, k, f"approve-{k}"), keyed))
         assert [a.status_code for a in answers] == [200] * RUNS
         assert not any(a.json()["confirmed"] for a in answers)
-        # A client retrying its timed-out /resume with its Idempotency-Key: the same decision.
-        retried = [keyed_resume(api, k, f"approve-{k}") for k in ids[:10] for _ in range(2)]
         assert [a.status_code for a in retried] == [200] * 20
         own_stack.start_worker()
         assert_rounds_once(api, receiver, ids, ["approved"])
