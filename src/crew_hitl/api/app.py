@@ -69,10 +69,10 @@ POLL_SECONDS = 0.2
 Caller = Annotated[str, Depends(require_token)]
 # Headers the routes read from the request themselves, declared for the OpenAPI document.
 IDEMPOTENT_KICKOFF = key_parameter(
-    "Kickoffs with the same key (and token) start one run and share its kickoff_id"
+    "Kickoffs with the same key (and reviewer name) start one run and share its kickoff_id"
 )
 IDEMPOTENT_RESUME = key_parameter(
-    "Resumes with the same key (and token) are one decision: applied once, answered alike"
+    "Resumes with the same key (and reviewer name) are one decision: applied once, answered alike"
 )
 LAST_EVENT_ID: dict[str, Any] = {
     "name": "Last-Event-ID",
