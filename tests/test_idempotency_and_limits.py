@@ -62,6 +62,16 @@ def test_a_retried_resume_with_the_same_key_is_applied_once(api, receiver):
     assert [r["decision"] for r in status["tasks"][0]["rounds"]] == ["rejected", None]
     assert [e["applied"] for e in status["audit"]] == [True]
 
+    # Once the run has finished, the retry no longer passes the API's own checks: the answer
+    # then comes from the run's record of the first attempt (the `decision` query).
+    assert resume(api, kickoff_id, "research_task", True, round=2).status_code == 200
+    wait_status(api, kickoff_id, state_is("SUCCESS"))
+    late = resume_with_key(api, kickoff_id, "reject-1", False)
+    assert late.status_code == 200, late.text
+    assert late.json()["decision_id"] == first.json()["decision_id"]
+    unknown = resume_with_key(api, kickoff_id, "never-sent", False)
+    assert unknown.status_code == 409  # no first attempt to answer from: the run is done
+
 
 def test_the_same_key_sent_twice_at_once_applies_once(api, receiver):
     kickoff_id = kickoff_with_key(api, receiver, "order-5002").json()["kickoff_id"]
