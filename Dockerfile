@@ -1,6 +1,6 @@
 # One image for both crew-hitl processes; docker-compose.yml picks the command:
-#   api:    python -m crew_hitl.api.app
-#   worker: python -m crew_hitl.worker
+#   api:    python -m api.app
+#   worker: python worker.py
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
@@ -10,16 +10,24 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 
-# Dependencies in their own layer: install a stub of the package so pip resolves the
-# dependencies from pyproject.toml alone, then drop the stub. Editing src/ keeps this layer.
+# Dependencies in their own layer: install a stub of the project so pip resolves the
+# dependencies from pyproject.toml alone, then drop the stub. Editing the code keeps this layer.
 COPY pyproject.toml README.md ./
-RUN mkdir -p src/crew_hitl && touch src/crew_hitl/__init__.py \
+RUN mkdir crew_hitl && touch crew_hitl/__init__.py worker.py \
     && pip install . \
     && pip uninstall -y crew-hitl \
-    && rm -rf src build
+    && rm -rf crew_hitl worker.py build *.egg-info
 
-COPY src ./src
-RUN pip install --no-deps . && rm -rf build src/*.egg-info
+# The card's layout: worker.py, workflows/, activities/, api/ at the root, beside the shared
+# vocabulary (crew_hitl), the inbox and the dev runner.
+COPY worker.py ./
+COPY crew_hitl ./crew_hitl
+COPY workflows ./workflows
+COPY activities ./activities
+COPY api ./api
+COPY inbox ./inbox
+COPY runner ./runner
+RUN pip install --no-deps . && rm -rf build *.egg-info
 
 COPY crews ./crews
 
@@ -34,4 +42,4 @@ ENV CREW_HITL_CREWS_DIR=/app/crews \
     CREW_HITL_API_HOST=0.0.0.0
 
 EXPOSE 8000
-CMD ["python", "-m", "crew_hitl.worker"]
+CMD ["python", "worker.py"]

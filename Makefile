@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m crew_hitl.run
+	$(PY) -m runner
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -27,12 +27,12 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q -m ''
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests bench scripts
-	$(PY) -m ruff format --check src tests bench scripts
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 format: $(STAMP)
-	$(PY) -m ruff format src tests bench scripts
-	$(PY) -m ruff check --fix src tests bench scripts
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -31,11 +31,11 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from crew_hitl.crew.settings import PREFIX  # noqa: E402
-from crew_hitl.stack import free_port  # noqa: E402
+from crew_hitl.settings import PREFIX  # noqa: E402
 from http_client import LeanClient  # noqa: E402
 from receiver import serve_posts  # noqa: E402
 from run import cpu_seconds, machine, percentile  # noqa: E402
+from runner.stack import free_port  # noqa: E402
 
 CREWS_DIRS = {"review": BENCH / "crews", "research": ROOT / "crews"}
 HOOK_TOKEN = "load-hook"
@@ -51,7 +51,7 @@ STEPS = {
 HTTP_TIMEOUT = 60.0
 SETTLE_SECONDS = 60.0
 TERMINAL = {"SUCCESS", "FAILED", "STOPPED"}
-ROLES = {"temporal": "start-dev", "worker": "crew_hitl.worker", "api": "crew_hitl.api.app"}
+ROLES = {"temporal": "start-dev", "worker": "worker", "api": "api.app"}
 
 
 # ---------------------------------------------------------------- webhook receiver
@@ -163,7 +163,7 @@ def children_of(parent: int) -> list[int]:
 
 
 def service_processes(supervisor: int) -> dict[str, int]:
-    """The Temporal dev server, worker and API that `python -m crew_hitl.run` started."""
+    """The Temporal dev server, worker and API that `python -m runner` started."""
     found = {"supervisor": supervisor}
     for child in children_of(supervisor):
         command = command_line(child)
@@ -203,7 +203,7 @@ def locate_service(port: int) -> dict[str, int]:
     if api is None:
         return {}
     parent = int(proc_stat_fields(api)[1])
-    if "crew_hitl.run" in command_line(parent):
+    if "runner" in command_line(parent):
         return service_processes(parent)
     return {"api": api}
 
@@ -269,7 +269,7 @@ def start_service(workdir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]
     """`make run`, in its own process group so that stopping it is a Ctrl-C to that group."""
     log = (workdir / "service.log").open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "crew_hitl.run"],
+        [sys.executable, "-m", "runner"],
         cwd=ROOT,
         env=env,
         stdout=log,

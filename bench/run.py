@@ -22,11 +22,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from crew_hitl.crew.settings import Settings  # noqa: E402
-from crew_hitl.stack import Stack, on_free_ports  # noqa: E402
+from crew_hitl.settings import Settings  # noqa: E402
 from drivers import CrewHitlDriver, ReferenceDriver  # noqa: E402
 from http_client import LeanClient  # noqa: E402
 from receiver import Receiver  # noqa: E402
+from runner.stack import Stack, on_free_ports  # noqa: E402
 
 TOKEN = "bench-token"
 Driver = ReferenceDriver | CrewHitlDriver

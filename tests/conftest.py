@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from crew_hitl.crew.settings import Settings
-from crew_hitl.stack import Stack, on_free_ports
+from crew_hitl.settings import Settings
 from model_server import ModelServer, start_model_server
 from receiver import WebhookReceiver, start_receiver
 from reviewers import api_client
+from runner.stack import Stack, on_free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-token-5f1c"

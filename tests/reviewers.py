@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
-from crew_hitl.crew.settings import Settings
-from crew_hitl.stack import Stack, on_free_ports
+from crew_hitl.settings import Settings
 from flow import state_is, wait_status
+from runner.stack import Stack, on_free_ports
 
 ALICE = "tok-alice-3f9a61"
 BOB = "tok-bob-81c2d7"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crew_hitl.crew.messages import (
+from crew_hitl.contracts.history import (
     CrewRunInput,
     DeliverWebhookInput,
     ResumeSignal,
@@ -13,8 +13,8 @@ from crew_hitl.crew.messages import (
     WebhookTarget,
     WebhookTargets,
 )
-from crew_hitl.crew.spec import load_crew
-from crew_hitl.workflows.record import CARRY_BUDGET_BYTES, CARRY_LEVELS, RunRecord
+from crew_hitl.spec import load_crew
+from workflows.record import CARRY_BUDGET_BYTES, CARRY_LEVELS, RunRecord
 
 CREW = load_crew("long_review", Path(__file__).parent / "crews" / "long_review")
 NOW = datetime(2026, 11, 26, tzinfo=UTC)

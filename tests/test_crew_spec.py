@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crew_hitl.crew.spec import CrewLoadError, CrewRegistry, interpolate, load_crew
+from crew_hitl.spec import CrewLoadError, CrewRegistry, interpolate, load_crew
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from conftest import TOKEN
-from crew_hitl.stack import Stack, free_port
+from runner.stack import Stack, free_port
 from test_temporal_cli import temporal
 
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import httpx
 
-from crew_hitl.stack import free_port
 from flow import human_input_request, kickoff, resume, state_is, wait_status
+from runner.stack import free_port
 
 
 def start_runner(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "crew_hitl.run"],
+        [sys.executable, "-m", "runner"],
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from conftest import client_for
-from crew_hitl.stack import Stack, free_port
 from flow import human_input_request, resume, state_is, wait_status
 from receiver import start_receiver
+from runner.stack import Stack, free_port
 
 RUNS = 100
 pytestmark = pytest.mark.slow

@@ -33,9 +33,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from conftest import TOKEN
-from crew_hitl.crew.messages import HttpUrl
-from crew_hitl.stack import Stack
+from crew_hitl.contracts.values import HttpUrl
 from receiver import WebhookReceiver
+from runner.stack import Stack
 
 CHECKS = [
     not_a_server_error,

@@ -16,12 +16,11 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from crew_hitl import WORKFLOW_TYPE
-from crew_hitl.api.throttle import SignInThrottle
-from crew_hitl.crew import search_attributes as sa
-from crew_hitl.crew.messages import CrewRunInput, ResumeSignal
-from crew_hitl.crew.secrets import SecretBox, load_or_create_key
-from crew_hitl.stack import Stack
+from crew_hitl import search_attributes as sa
+from crew_hitl.contracts.history import CrewRunInput, ResumeSignal
+from crew_hitl.secrets import SecretBox, load_or_create_key
 from flow import state_is, wait_status
+from inbox.throttle import SignInThrottle
 from reviewers import (
     ALICE,
     BOB,
@@ -32,6 +31,7 @@ from reviewers import (
     sign_in,
     start_paused,
 )
+from runner.stack import Stack
 
 PAYLOAD = '<script>alert("out")</script><img src=x onerror=alert(1)> [go](javascript:alert(2))'
 FEEDBACK = '<b>bold?</b> <script>alert("fb")</script>\nline two'

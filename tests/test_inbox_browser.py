@@ -9,9 +9,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from browser import CHROMIUM, MISSING, launch
-from crew_hitl.stack import Stack
 from flow import state_is, wait_status
 from reviewers import ALICE, api_client, reviewer_stack, start_paused
+from runner.stack import Stack
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=MISSING)
 

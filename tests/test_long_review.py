@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from conftest import client_for
-from crew_hitl.stack import Stack, free_port
 from flow import human_input_request, resume, state_is, wait_status
 from receiver import WebhookReceiver, start_receiver
+from runner.stack import Stack, free_port
 from test_replay import HISTORIES, replay
 from test_temporal_cli import temporal
 

@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 from conftest import TOKEN
-from crew_hitl.stack import temporal_binary
 from flow import human_input_request, kickoff, state_is, wait_status
+from runner.stack import temporal_binary
 from test_temporal_cli import temporal
 
 

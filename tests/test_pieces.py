@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from crew_hitl.activities.offline import run_offline
-from crew_hitl.activities.webhooks import retry_after_seconds
-from crew_hitl.crew.messages import ContextItem, ExecuteTaskInput
-from crew_hitl.crew.secrets import SealError, SecretBox
-from crew_hitl.crew.settings import Settings
-from crew_hitl.crew.spec import AgentSpec, TaskSpec
-from crew_hitl.crew.targets import display_url, sealed_target
+from activities.offline import run_offline
+from activities.webhooks import retry_after_seconds
+from crew_hitl.contracts.history import ContextItem, ExecuteTaskInput
+from crew_hitl.secrets import SealError, SecretBox
+from crew_hitl.settings import Settings
+from crew_hitl.spec import AgentSpec, TaskSpec
+from crew_hitl.targets import display_url, sealed_target
 
 
 @pytest.mark.parametrize(

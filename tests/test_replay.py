@@ -14,10 +14,10 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from crew_hitl.worker import STRICT_WORKFLOW_RUNNER
-from crew_hitl.workflows.crew_run import CrewRunWorkflow
 from flow import human_input_request, kickoff, resume, state_is, wait_status
 from test_temporal_cli import signal_resume, temporal
+from worker import STRICT_WORKFLOW_RUNNER
+from workflows.crew_run import CrewRunWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from conftest import MODEL_KEY, ROTATED_SECRET, TOKEN, WEBHOOK_SECRET, client_for
-from crew_hitl.stack import Stack
 from flow import human_input_request, kickoff, resume, state_is, wait_status
+from runner.stack import Stack
 from test_temporal_cli import temporal
 
 BEARER = "bearer-cred-4b7a1c"

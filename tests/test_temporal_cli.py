@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from crew_hitl.stack import temporal_binary
 from flow import human_input_request, kickoff, state_is, wait_status
+from runner.stack import temporal_binary
 
 
 def temporal(stack, *args: str) -> str:

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from crew_hitl.api.errors import ApiError
-from crew_hitl.api.webhook_guard import WebhookGuard
+from api.errors import ApiError
+from api.webhook_guard import WebhookGuard
 from flow import kickoff
 from test_degraded import extra_api
 

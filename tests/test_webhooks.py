@@ -9,9 +9,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from conftest import ROTATED_SECRET, WEBHOOK_SECRET
-from crew_hitl.stack import free_port
 from flow import human_input_request, kickoff, resume, state_is, wait_status
 from receiver import start_receiver
+from runner.stack import free_port
 
 
 def test_every_webhook_verifies_with_each_configured_secret(api, receiver):

@@ -1,0 +1,146 @@
+"""Payloads stored in workflow history: the run's input, the resume signal and decide
+update, activity inputs and results, and what a run carries into its continuation.
+
+A running or paused run replays its history against new code. Changing a field's name or
+type here, or removing one, breaks those runs: add fields with defaults only, and when the
+workflow's commands change, guard the change with `workflow.patched` and record a history
+for tests/test_replay.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from crew_hitl.contracts.status import (
+    AuditEntry,
+    DeliveryRecord,
+    LastExecutedTask,
+    RunEvent,
+    TaskProgress,
+    TokenUsage,
+)
+from crew_hitl.spec import AgentSpec, CrewSpec, TaskSpec
+
+
+class WebhookTarget(BaseModel):
+    """Where an event goes. `url` is safe to show; `sealed`, when set, holds the real URL and
+    headers encrypted, opened only by the delivery activity."""
+
+    url: str
+    sealed: str | None = None
+
+
+class WebhookTargets(BaseModel):
+    human_input: WebhookTarget | None = None
+    task: WebhookTarget | None = None
+    step: WebhookTarget | None = None
+    crew: WebhookTarget | None = None
+
+
+DEFAULT_RETRY_SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+
+
+class RetrySettings(BaseModel):
+    """Seconds to wait before each retry (the first attempt is immediate)."""
+
+    schedule_seconds: list[float] = DEFAULT_RETRY_SCHEDULE
+    timeout_seconds: float = 15.0
+
+
+class DeliverWebhookInput(BaseModel):
+    target: WebhookTarget
+    webhook_id: str
+    event: str
+    body: dict[str, Any]
+    timeout_seconds: float = 15.0
+    retry_schedule: list[float] = DEFAULT_RETRY_SCHEDULE
+
+
+class DeliveryResult(BaseModel):
+    status_code: int
+    attempts: int
+
+
+class CrewRunInput(BaseModel):
+    kickoff_id: str
+    crew: CrewSpec
+    inputs: dict[str, Any] = {}
+    meta: dict[str, Any] | None = None
+    webhooks: WebhookTargets = WebhookTargets()
+    resume_url: str = ""
+    webhook_retry: RetrySettings = RetrySettings()
+    heartbeat_timeout_seconds: float = 30.0
+    force_continue_after_events: int = 10_000
+    carried: CarriedRun | None = None
+
+
+class ResumeSignal(BaseModel):
+    """The `resume` signal. From the API the webhook URLs arrive sealed in `webhooks`; a CLI
+    caller may give plain `taskWebhookUrl`-style fields instead."""
+
+    task_id: str
+    is_approve: bool
+    human_feedback: str = ""
+    round: int | None = None
+    reviewer: str | None = None
+    # Set by the API (one per /resume, or per Idempotency-Key): a repeat is ignored.
+    decision_id: str | None = None
+    taskWebhookUrl: str | None = None  # noqa: N815
+    stepWebhookUrl: str | None = None  # noqa: N815
+    crewWebhookUrl: str | None = None  # noqa: N815
+    webhooks: WebhookTargets | None = None
+
+
+class ContextItem(BaseModel):
+    task_id: str
+    output: str
+
+
+class ExecuteTaskInput(BaseModel):
+    kickoff_id: str
+    crew_name: str
+    task: TaskSpec
+    agent: AgentSpec
+    inputs: dict[str, Any] = {}
+    context: list[ContextItem] = []
+    notes: list[str] = []
+    feedback: list[str] = []
+    previous_output: str | None = None
+    round: int = 1
+
+
+class AgentStep(BaseModel):
+    prompt: str = ""
+    thought: str = ""
+    tool: str | None = None
+    tool_input: str | None = None
+    result: str = ""
+
+
+class TaskResult(BaseModel):
+    output: str
+    steps: list[AgentStep] = []
+    token_usage: TokenUsage = TokenUsage()
+
+
+class CarriedRun(BaseModel):
+    """What a run hands to its continuation when it continues as new (long review loops):
+    the record, trimmed where it only grows, and the webhooks as the last resume left them."""
+
+    tasks: list[TaskProgress]
+    current_task: str | None = None
+    notes: list[str] = []
+    audit: list[AuditEntry] = []
+    deliveries: list[DeliveryRecord] = []
+    events: list[RunEvent] = []
+    version: int = 0
+    last_executed: LastExecutedTask | None = None
+    token_usage: TokenUsage = TokenUsage()
+    webhooks: WebhookTargets = WebhookTargets()
+    gone_urls: list[str] = []
+    undelivered: list[DeliverWebhookInput] = []
+    continued: int = 0
+
+
+CrewRunInput.model_rebuild()

@@ -1,0 +1,83 @@
+"""What HTTP clients send and get back: the deployed-crew API's request and answer bodies.
+Changing these changes the public API (README's API section and compatibility table)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from crew_hitl.contracts.values import FreeJson, HttpUrl, Strict, UnicodeText
+
+
+class BearerAuth(Strict):
+    strategy: Literal["bearer"]
+    # It goes into a header as it is, where a control character cannot be sent.
+    token: str = Field(min_length=1, pattern=r"^[^\x00-\x1f\x7f]+$")
+
+
+class BasicAuth(Strict):
+    strategy: Literal["basic"]
+    username: UnicodeText
+    password: UnicodeText
+
+
+WebhookAuth = Annotated[BearerAuth | BasicAuth, Field(discriminator="strategy")]
+
+
+class HumanInputWebhook(Strict):
+    url: HttpUrl
+    authentication: WebhookAuth | None = None
+
+
+class WebhookUrls(Strict):
+    taskWebhookUrl: HttpUrl | None = None  # noqa: N815 - the deployed-crew API's names
+    stepWebhookUrl: HttpUrl | None = None  # noqa: N815
+    crewWebhookUrl: HttpUrl | None = None  # noqa: N815
+
+
+class KickoffRequest(WebhookUrls):
+    inputs: FreeJson = {}
+    crew: str | None = None
+    meta: FreeJson | None = None
+    humanInputWebhook: HumanInputWebhook | None = None  # noqa: N815
+
+
+class ResumeRequest(WebhookUrls):
+    execution_id: str = Field(min_length=1, max_length=256)
+    task_id: str = Field(min_length=1, max_length=256)
+    human_feedback: UnicodeText = ""
+    is_approve: bool
+    round: int | None = Field(default=None, ge=1)
+
+
+class KickoffResponse(BaseModel):
+    kickoff_id: str
+
+
+class ResumeResponse(BaseModel):
+    status: Literal["resumed", "retrying"]
+    message: str
+    decision_id: str
+    # False when no worker confirmed the decision in time: the run has it (signals are
+    # durable) and applies it when a worker picks the run up, unless the run has moved on.
+    confirmed: bool
+
+
+class StopResponse(BaseModel):
+    status: Literal["stopped"]
+    kickoff_id: str
+
+
+class InputsResponse(BaseModel):
+    inputs: list[str]
+
+
+class HealthAnswer(BaseModel):
+    """GET /health: healthy with the number of workers, or unhealthy naming the missing part."""
+
+    status: Literal["healthy", "unhealthy"]
+    temporal: Literal["up", "down"]
+    workers: int | None = None
+    worker: Literal["missing"] | None = None
+    message: str | None = None

@@ -1,0 +1,165 @@
+"""The status document: what the `status` query, the workflow's result and GET /status
+answer, and the records it is made of. Parts of it are also carried across continue-as-new
+(see history.CarriedRun): add fields with defaults, never remove or retype one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+
+class Verdict(StrEnum):
+    """A reviewer's decision on a round. The wire keeps CrewAI's `is_approve` boolean;
+    everything the service records or shows says `approved` or `rejected`."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+    @classmethod
+    def of(cls, is_approve: bool) -> Verdict:
+        return cls.APPROVED if is_approve else cls.REJECTED
+
+    @property
+    def is_approve(self) -> bool:
+        return self is Verdict.APPROVED
+
+
+class RunState(StrEnum):
+    RUNNING = "RUNNING"
+    PENDING_HUMAN_INPUT = "PENDING_HUMAN_INPUT"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    STOPPED = "STOPPED"
+
+
+TERMINAL_STATES = {RunState.SUCCESS, RunState.FAILED, RunState.STOPPED}
+
+
+class TokenUsage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+        )
+
+
+class DeliveryRecord(BaseModel):
+    """One event's delivery, as /status shows it (the URL without credentials or query)."""
+
+    event: str
+    url: str
+    webhook_id: str
+    state: Literal["pending", "delivered", "gave_up", "skipped"] = "pending"
+    attempts: int = 0
+    last_status: int | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+    gave_up_at: datetime | None = None
+
+
+class ReviewRound(BaseModel):
+    round: int
+    output: str
+    decision: Verdict | None = None
+    feedback: str | None = None
+    reviewer: str | None = None
+    decided_at: datetime | None = None
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    AWAITING_REVIEW = "awaiting_review"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class TaskProgress(BaseModel):
+    task_id: str
+    agent: str
+    status: TaskStatus = TaskStatus.PENDING
+    output: str | None = None
+    rounds: list[ReviewRound] = []
+    token_usage: TokenUsage = TokenUsage()
+
+
+class PendingHumanInput(BaseModel):
+    task_id: str
+    round: int | None = None
+    output: str | None = None
+    since: datetime | None = None
+
+
+class Progress(BaseModel):
+    completed_tasks: int
+    total_tasks: int
+
+
+class LastExecutedTask(BaseModel):
+    task_id: str
+    output: str
+
+
+class AuditEntry(BaseModel):
+    """One resume the run received: who sent it, when, what it said, and whether it applied."""
+
+    at: datetime
+    reviewer: str | None = None
+    task_id: str
+    round: int | None = None
+    decision: Verdict | None = None
+    applied: bool
+    reason: str | None = None
+    decision_id: str | None = None
+
+
+class IgnoredResume(BaseModel):
+    task_id: str
+    round: int | None = None
+    is_approve: bool | None = None
+    reason: str
+    reviewer: str | None = None
+    received_at: datetime
+
+
+class StatusDocument(BaseModel):
+    kickoff_id: str
+    crew: str | None = None
+    state: RunState
+    current_task: str | None = None
+    pending_human_input: PendingHumanInput | None = None
+    progress: Progress | None = None
+    tasks: list[TaskProgress] = []
+    last_executed_task: LastExecutedTask | None = None
+    ignored_resumes: list[IgnoredResume] = []
+    audit: list[AuditEntry] = []
+    deliveries: list[DeliveryRecord] = []
+    result: str | None = None
+    error: str | None = None
+    token_usage: TokenUsage = TokenUsage()
+    version: int = 0
+    continued: int = 0
+    degraded: str | None = None
+
+
+class RunEvent(BaseModel):
+    """One event of a run, as its webhook carries it; `id` is the webhook-id."""
+
+    id: str
+    event: str
+    data: dict[str, Any]
+
+
+class EventsPage(BaseModel):
+    events: list[RunEvent]
+    finished: bool
+    version: int

@@ -1,0 +1,1 @@
+"""The reviewer's inbox: server-rendered pages where a signed-in reviewer decides runs."""

@@ -1,0 +1,71 @@
+"""`make run`: the embedded Temporal dev server, the worker and the API, until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from types import FrameType
+
+from crew_hitl.logs import configure_logging
+from crew_hitl.settings import Settings
+from runner.stack import Stack, ensure_token
+
+
+class Stop(Exception):
+    pass
+
+
+def raise_stop(signum: int, _frame: FrameType | None) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+def banner(settings: Settings) -> str:
+    return "\n".join(
+        [
+            "",
+            "crew-hitl is running",
+            f"  API           {settings.api_url}",
+            f"  Temporal UI   http://127.0.0.1:{settings.temporal_ui_port}",
+            f"  Temporal      {settings.temporal_address}",
+            f"  API token     {settings.api_token}",
+            f"  data          {settings.data_dir.resolve()}",
+            "Ctrl-C stops all three.",
+            "",
+        ]
+    )
+
+
+def main() -> int:
+    settings = ensure_token(Settings.from_env())
+    if "CREW_HITL_TEMPORAL_ADDRESS" not in os.environ:
+        settings = settings.model_copy(
+            update={"temporal_address": f"127.0.0.1:{settings.temporal_port}"}
+        )
+    configure_logging(settings.log_level)
+    stack = Stack(settings)
+    signal.signal(signal.SIGTERM, raise_stop)
+    signal.signal(signal.SIGINT, raise_stop)
+    code = 0
+    try:
+        stack.start()
+        print(banner(settings), flush=True)
+        while (problem := stack.exited()) is None:
+            time.sleep(0.5)
+        print(f"crew-hitl: {problem}; stopping", file=sys.stderr)
+        code = 1
+    except Stop as stop:
+        print(f"crew-hitl: {stop} received; stopping", flush=True)
+    except RuntimeError as err:
+        print(f"crew-hitl: {err}; stopping", file=sys.stderr)
+        code = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,1 +1,0 @@
-"""The shared vocabulary: crew specs, messages, settings. Imports nothing else of the project."""

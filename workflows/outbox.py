@@ -1,0 +1,146 @@
+"""Webhook events leave a run through the outbox: each is one deliver_webhook activity,
+started without holding up the run, in order per endpoint, and awaited before the run ends.
+Each event has a row in `deliveries` that says how it went."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.webhooks import FINAL_ERRORS, WebhookActivities
+    from crew_hitl.contracts.history import (
+        DeliverWebhookInput,
+        DeliveryResult,
+        RetrySettings,
+        WebhookTarget,
+    )
+    from crew_hitl.contracts.status import DeliveryRecord
+
+from workflows.record import RunRecord
+
+
+class Outbox:
+    def __init__(
+        self, retry: RetrySettings, record: RunRecord, gone: list[str] | None = None
+    ) -> None:
+        self._retry = retry
+        self._record = record
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._gone: set[str] = set(gone or [])
+        self._unfinished: dict[str, DeliverWebhookInput] = {}
+
+    @property
+    def gone(self) -> set[str]:
+        """Endpoints that answered 410 Gone: nothing more goes to them in this run."""
+        return self._gone
+
+    def idle(self) -> bool:
+        return all(tail.done() for tail in self._tails.values())
+
+    def send(self, target: WebhookTarget | None, event: str, body: dict[str, Any]) -> None:
+        """Log the event for /events, and deliver it when its webhook is configured."""
+        webhook_id = f"msg_{workflow.uuid4().hex}"
+        self._record.log_event(webhook_id, event, body)
+        if target is None:
+            return
+        record = DeliveryRecord(event=event, url=target.url, webhook_id=webhook_id)
+        self._record.deliveries.append(record)
+        delivery = DeliverWebhookInput(
+            target=target,
+            webhook_id=webhook_id,
+            event=event,
+            body=body,
+            timeout_seconds=self._retry.timeout_seconds,
+            retry_schedule=self._retry.schedule_seconds,
+        )
+        self._enqueue(delivery, record)
+
+    def resend(self, undelivered: list[DeliverWebhookInput]) -> None:
+        """Deliver again, same webhook-id, what an earlier run of this workflow handed over
+        undelivered when it continued as new."""
+        rows = {row.webhook_id: row for row in self._record.deliveries}
+        for delivery in undelivered:
+            record = rows.get(delivery.webhook_id)
+            if record is None:
+                record = DeliveryRecord(
+                    event=delivery.event, url=delivery.target.url, webhook_id=delivery.webhook_id
+                )
+                self._record.deliveries.append(record)
+            self._enqueue(delivery, record)
+
+    def undelivered(self) -> list[DeliverWebhookInput]:
+        """Deliveries not yet ended, in the order they were sent."""
+        return list(self._unfinished.values())
+
+    def _enqueue(self, delivery: DeliverWebhookInput, record: DeliveryRecord) -> None:
+        if delivery.target.url in self._gone:
+            record.state = "skipped"
+            record.last_error = "the endpoint answered 410 Gone earlier in this run"
+            return
+        self._unfinished[delivery.webhook_id] = delivery
+        url = delivery.target.url
+        previous = self._tails.get(url)
+        self._tails[url] = asyncio.create_task(self._deliver(previous, delivery, record))
+
+    async def drain(self) -> None:
+        if self._tails:
+            await workflow.wait(list(self._tails.values()))
+
+    async def _deliver(
+        self,
+        previous: asyncio.Task[None] | None,
+        delivery: DeliverWebhookInput,
+        record: DeliveryRecord,
+    ) -> None:
+        if previous is not None and not previous.done():
+            await workflow.wait([previous])
+        try:
+            await self._attempt(delivery, record)
+        finally:
+            self._unfinished.pop(delivery.webhook_id, None)
+
+    async def _attempt(self, delivery: DeliverWebhookInput, record: DeliveryRecord) -> None:
+        if delivery.target.url in self._gone:
+            record.state = "skipped"
+            record.last_error = "the endpoint answered 410 Gone earlier in this run"
+            return
+        try:
+            result: DeliveryResult = await workflow.execute_activity_method(
+                WebhookActivities.deliver_webhook,
+                delivery,
+                start_to_close_timeout=timedelta(seconds=delivery.timeout_seconds + 5),
+                retry_policy=RetryPolicy(
+                    maximum_attempts=len(delivery.retry_schedule) + 1,
+                    non_retryable_error_types=FINAL_ERRORS,
+                ),
+            )
+        except ActivityError as err:
+            self._gave_up(record, err)
+            return
+        record.state = "delivered"
+        record.attempts = result.attempts
+        record.last_status = result.status_code
+        record.delivered_at = workflow.now()
+        self._record.touch()
+
+    def _gave_up(self, record: DeliveryRecord, err: ActivityError) -> None:
+        cause = err.cause
+        details = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else {}
+        details = details if isinstance(details, dict) else {}
+        record.state = "gave_up"
+        record.attempts = int(details.get("attempt") or 0)
+        record.last_status = details.get("status")
+        record.last_error = str(details.get("error") or getattr(cause, "message", err))
+        record.gave_up_at = workflow.now()
+        if isinstance(cause, ApplicationError) and cause.type == "WebhookGone":
+            self._gone.add(record.url)
+        self._record.touch()
+        workflow.logger.warning(
+            "gave up delivering %s to %s: %s", record.event, record.url, record.last_error
+        )

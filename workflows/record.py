@@ -1,0 +1,383 @@
+"""The run record: what happened in a run so far, and the status document built from it.
+Pure bookkeeping; the workflow decides, this remembers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from crew_hitl.contracts.history import (
+        CarriedRun,
+        ContextItem,
+        CrewRunInput,
+        DeliverWebhookInput,
+        ResumeSignal,
+        TaskResult,
+        WebhookTargets,
+    )
+    from crew_hitl.contracts.status import (
+        TERMINAL_STATES,
+        AuditEntry,
+        DeliveryRecord,
+        EventsPage,
+        IgnoredResume,
+        LastExecutedTask,
+        PendingHumanInput,
+        Progress,
+        ReviewRound,
+        RunEvent,
+        RunState,
+        StatusDocument,
+        TaskProgress,
+        TaskStatus,
+        TokenUsage,
+        Verdict,
+    )
+    from crew_hitl.spec import TaskSpec
+    from crew_hitl.text import run_summary
+
+
+# A flood of resumes a run cannot apply must not grow its state (and /status) without end.
+MAX_IGNORED = 100
+T = TypeVar("T")
+EXCERPT_CHARS = 300
+
+
+@dataclass(frozen=True)
+class CarryLimits:
+    """How much of the logs that only grow a continuation carries."""
+
+    events: int
+    event_bytes: int
+    deliveries: int
+    audit: int
+    output_bytes: int
+    full_feedback_rounds: int | None
+
+
+# Tried in order until the continuation's input fits in CARRY_BUDGET_BYTES, well under
+# Temporal's 2 MB payload limit. Rows of deliveries still under way are always carried.
+CARRY_LEVELS = (
+    CarryLimits(200, 256 * 1024, 200, 500, 256 * 1024, None),
+    CarryLimits(20, 32 * 1024, 20, 100, 64 * 1024, 50),
+    CarryLimits(0, 0, 0, 20, 0, 10),
+)
+CARRY_BUDGET_BYTES = 1536 * 1024
+
+
+def trimmed_progress(
+    progress: TaskProgress, output_bytes: int, full_feedback_rounds: int | None
+) -> TaskProgress:
+    """A task's progress with only its latest outputs (within the budget) in full, and with
+    full_feedback_rounds set, only the latest feedback in full; the rest as excerpts."""
+    copy = progress.model_copy(deep=True)
+    reviews = copy.rounds
+    full = latest_within(reviews, lambda r: len(r.output.encode()), output_bytes)
+    for review in reviews[: len(reviews) - full]:
+        review.output = shortened(review.output)
+    if full_feedback_rounds is not None:
+        for review in reviews[: max(0, len(reviews) - full_feedback_rounds)]:
+            review.feedback = shortened(review.feedback) if review.feedback else review.feedback
+    return copy
+
+
+def shortened(text: str) -> str:
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + " [...]"
+
+
+def latest_within(items: Sequence[T], size: Callable[[T], int], budget: int) -> int:
+    """How many of the latest items fit in the budget (at least one, when there is one)."""
+    count, total = 0, 0
+    for item in reversed(items):
+        total += size(item)
+        if count and total > budget:
+            break
+        count += 1
+    return count
+
+
+class RunRecord:
+    def __init__(self, run: CrewRunInput) -> None:
+        self.kickoff_id = run.kickoff_id
+        self.crew = run.crew
+        self.summary = run_summary(run.crew.name, run.inputs)
+        self.state = RunState.RUNNING
+        self.tasks = {t.name: TaskProgress(task_id=t.name, agent=t.agent) for t in run.crew.tasks}
+        self.current_task: str | None = None
+        self.pending: PendingHumanInput | None = None
+        self.notes: list[str] = []
+        self.deliveries: list[DeliveryRecord] = []
+        self.events: list[RunEvent] = []
+        self.version = 0
+        self.last_executed: LastExecutedTask | None = None
+        self.result: str | None = None
+        self.error: str | None = None
+        self.token_usage = TokenUsage()
+        self.audit: list[AuditEntry] = []
+        self.continued = 0
+        if run.carried is not None:
+            self._restore(run.carried)
+
+    def _restore(self, carried: CarriedRun) -> None:
+        self.tasks = {t.task_id: t for t in carried.tasks}
+        self.current_task = carried.current_task
+        self.notes = carried.notes
+        self.audit = carried.audit
+        self.deliveries = carried.deliveries
+        self.events = carried.events
+        self.version = carried.version
+        self.last_executed = carried.last_executed
+        self.token_usage = carried.token_usage
+        self.continued = carried.continued
+
+    def carry(
+        self,
+        webhooks: WebhookTargets,
+        gone_urls: set[str],
+        undelivered: list[DeliverWebhookInput],
+        limits: CarryLimits,
+    ) -> CarriedRun:
+        """The state a continuation starts from, trimmed to the given limits."""
+        per_task = limits.output_bytes // max(1, len(self.tasks))
+        tasks = [
+            trimmed_progress(t, per_task, limits.full_feedback_rounds) for t in self.tasks.values()
+        ]
+        events = self.events[len(self.events) - min(limits.events, len(self.events)) :]
+        kept = latest_within(
+            events, lambda e: len(json.dumps(e.data, default=str).encode()), limits.event_bytes
+        )
+        latest = {d.webhook_id for d in self.deliveries[len(self.deliveries) - limits.deliveries :]}
+        return CarriedRun(
+            tasks=tasks,
+            current_task=self.current_task,
+            notes=self.notes,
+            audit=self.audit[len(self.audit) - min(limits.audit, len(self.audit)) :],
+            deliveries=[
+                d for d in self.deliveries if d.webhook_id in latest or d.state == "pending"
+            ],
+            events=events[len(events) - kept :] if limits.events else [],
+            version=self.version + 1,
+            last_executed=self.last_executed,
+            token_usage=self.token_usage,
+            webhooks=webhooks,
+            gone_urls=sorted(gone_urls),
+            undelivered=undelivered,
+            continued=self.continued + 1,
+        )
+
+    def touch(self) -> None:
+        """Something a client can see changed: long-polls and event streams wake up."""
+        self.version += 1
+
+    def log_event(self, event_id: str, event: str, data: dict[str, Any]) -> None:
+        self.events.append(RunEvent(id=event_id, event=event, data=data))
+        self.touch()
+
+    def events_after(self, event_id: str | None) -> EventsPage:
+        start = 0
+        if event_id is not None:
+            ids = [e.id for e in self.events]
+            start = ids.index(event_id) + 1 if event_id in ids else 0
+        return EventsPage(
+            events=self.events[start:],
+            finished=self.state in TERMINAL_STATES,
+            version=self.version,
+        )
+
+    def progress_of(self, task_id: str) -> TaskProgress:
+        return self.tasks[task_id]
+
+    def start_round(self, task_id: str) -> int:
+        self.current_task = task_id
+        progress = self.tasks[task_id]
+        progress.status = TaskStatus.RUNNING
+        self.touch()
+        return len(progress.rounds) + 1
+
+    def context_for(self, task: TaskSpec) -> list[ContextItem]:
+        names = task.context
+        if names is None:
+            index = [t.name for t in self.crew.tasks].index(task.name)
+            names = [self.crew.tasks[index - 1].name] if index > 0 else []
+        return [
+            ContextItem(task_id=name, output=self.tasks[name].output or "")
+            for name in names
+            if self.tasks[name].status == TaskStatus.COMPLETED
+        ]
+
+    def feedback_for(self, task_id: str) -> list[str]:
+        return [
+            r.feedback
+            for r in self.tasks[task_id].rounds
+            if r.decision == "rejected" and r.feedback is not None
+        ]
+
+    def record_output(self, task_id: str, round_number: int, result: TaskResult) -> None:
+        output = result.output
+        progress = self.tasks[task_id]
+        progress.output = output
+        progress.token_usage = progress.token_usage + result.token_usage
+        self.token_usage = self.token_usage + result.token_usage
+        self.last_executed = LastExecutedTask(task_id=task_id, output=output)
+        if self.crew.task(task_id).human_input:
+            progress.rounds.append(ReviewRound(round=round_number, output=output))
+        self.touch()
+
+    def await_review(self, task_id: str, round_number: int, output: str, now: datetime) -> None:
+        self.state = RunState.PENDING_HUMAN_INPUT
+        self.tasks[task_id].status = TaskStatus.AWAITING_REVIEW
+        self.pending = PendingHumanInput(
+            task_id=task_id, round=round_number, output=output, since=now
+        )
+        self.touch()
+
+    def why_not_applicable(self, signal: ResumeSignal) -> str | None:
+        pending = self.pending
+        if pending is None:
+            return f"no task is waiting for input (state {self.state.value})"
+        if signal.task_id != pending.task_id:
+            return f"task {signal.task_id!r} is not waiting for input; {pending.task_id!r} is"
+        if signal.round is not None and signal.round != pending.round:
+            return f"round {signal.round} is not the pending round {pending.round}"
+        return None
+
+    def ignore(self, signal: ResumeSignal, reason: str, now: datetime) -> None:
+        decision = Verdict.of(signal.is_approve)
+        self._audit(
+            now, signal.reviewer, signal.task_id, signal.round, decision, reason, signal.decision_id
+        )
+        self._trim_ignored()
+        self.touch()
+
+    def _audit(
+        self,
+        now: datetime,
+        reviewer: str | None,
+        task_id: str,
+        round_number: int | None,
+        decision: str | None,
+        reason: str | None = None,
+        decision_id: str | None = None,
+    ) -> None:
+        self.audit.append(
+            AuditEntry(
+                at=now,
+                reviewer=reviewer,
+                task_id=task_id,
+                round=round_number,
+                decision=decision,
+                applied=reason is None,
+                reason=reason,
+                decision_id=decision_id,
+            )
+        )
+
+    def _trim_ignored(self) -> None:
+        excess = sum(not entry.applied for entry in self.audit) - MAX_IGNORED
+        kept: list[AuditEntry] = []
+        for entry in self.audit:
+            if not entry.applied and excess > 0:
+                excess -= 1
+                continue
+            kept.append(entry)
+        self.audit = kept
+
+    def decision(self, decision_id: str) -> AuditEntry | None:
+        """What came of the first resume with this id, if the run has received it."""
+        return next((e for e in self.audit if e.decision_id == decision_id), None)
+
+    def ignore_malformed(self, payload: object, reason: str, now: datetime) -> None:
+        fields = payload if isinstance(payload, dict) else {}
+        task_id, approve = fields.get("task_id"), fields.get("is_approve")
+        reviewer = fields.get("reviewer")
+        task_id = task_id if isinstance(task_id, str) else ""
+        reviewer = reviewer if isinstance(reviewer, str) else None
+        decision = Verdict.of(approve) if isinstance(approve, bool) else None
+        self._audit(now, reviewer, task_id, None, decision, reason)
+        self._trim_ignored()
+        self.touch()
+
+    def decide(self, signal: ResumeSignal, now: datetime) -> None:
+        """Apply a decision to the pending round; the caller checked it is applicable."""
+        assert self.pending is not None
+        review = self.tasks[self.pending.task_id].rounds[-1]
+        review.decision = Verdict.of(signal.is_approve)
+        review.feedback = signal.human_feedback
+        review.reviewer = signal.reviewer
+        review.decided_at = now
+        task_id = self.pending.task_id
+        self._audit(
+            now, signal.reviewer, task_id, review.round, review.decision, None, signal.decision_id
+        )
+        self.pending = None
+        self.state = RunState.RUNNING
+        self.touch()
+
+    def complete_task(self, task_id: str) -> None:
+        progress = self.tasks[task_id]
+        progress.status = TaskStatus.COMPLETED
+        approval = progress.rounds[-1] if progress.rounds else None
+        if approval is not None and approval.feedback:
+            self.notes.append(approval.feedback)
+        self.touch()
+
+    def stop(self) -> None:
+        self.state = RunState.STOPPED
+        self.pending = None
+        if self.current_task and self.tasks[self.current_task].status != TaskStatus.COMPLETED:
+            self.tasks[self.current_task].status = TaskStatus.STOPPED
+        self.touch()
+
+    def finish(self) -> None:
+        self.state = RunState.SUCCESS
+        self.current_task = None
+        self.result = self.last_executed.output if self.last_executed else ""
+        self.touch()
+
+    def fail(self, error: str) -> None:
+        self.state = RunState.FAILED
+        self.error = error
+        if self.current_task and self.tasks[self.current_task].status != TaskStatus.COMPLETED:
+            self.tasks[self.current_task].status = TaskStatus.FAILED
+        self.pending = None
+        self.touch()
+
+    def status(self) -> StatusDocument:
+        completed = sum(1 for t in self.tasks.values() if t.status == TaskStatus.COMPLETED)
+        return StatusDocument(
+            kickoff_id=self.kickoff_id,
+            crew=self.crew.name,
+            state=self.state,
+            current_task=self.current_task,
+            pending_human_input=self.pending,
+            progress=Progress(completed_tasks=completed, total_tasks=len(self.tasks)),
+            tasks=list(self.tasks.values()),
+            last_executed_task=self.last_executed,
+            ignored_resumes=[ignored_resume(entry) for entry in self.audit if not entry.applied],
+            audit=self.audit,
+            deliveries=self.deliveries,
+            result=self.result,
+            error=self.error,
+            token_usage=self.token_usage,
+            version=self.version,
+            continued=self.continued,
+        )
+
+
+def ignored_resume(entry: AuditEntry) -> IgnoredResume:
+    """An audit entry of a resume that did not apply, as /status lists it in ignored_resumes."""
+    approve = None if entry.decision is None else entry.decision == "approved"
+    return IgnoredResume(
+        task_id=entry.task_id,
+        round=entry.round,
+        is_approve=approve,
+        reason=entry.reason or "",
+        reviewer=entry.reviewer,
+        received_at=entry.at,
+    )
