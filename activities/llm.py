@@ -14,6 +14,7 @@ import httpx
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeat_while
+from activities.retry_after import retry_after_seconds
 from crew_hitl.contracts.history import AgentStep, ExecuteTaskInput, TaskResult
 from crew_hitl.contracts.status import TokenUsage
 
@@ -83,13 +84,8 @@ def endpoint_said(response: httpx.Response, api_key: str) -> str:
 
 
 def retry_after(response: httpx.Response) -> timedelta | None:
-    try:
-        seconds = float(response.headers.get("retry-after", ""))
-    except ValueError:
-        return None
-    if seconds != seconds:
-        return None
-    return timedelta(seconds=min(max(seconds, 0.0), MAX_RETRY_AFTER))
+    seconds = retry_after_seconds(response.headers.get("retry-after"), MAX_RETRY_AFTER)
+    return None if seconds is None else timedelta(seconds=seconds)
 
 
 async def run_llm(

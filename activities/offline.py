@@ -7,6 +7,7 @@ so tests (and people) can see it reached the task.
 from __future__ import annotations
 
 from crew_hitl.contracts.history import AgentStep, ExecuteTaskInput, TaskResult
+from crew_hitl.text import shortened
 
 
 def build_prompt(task_input: ExecuteTaskInput) -> str:
@@ -37,7 +38,7 @@ def run_offline(task_input: ExecuteTaskInput) -> TaskResult:
         parts.append(f"Expected output: {task.expected_output.strip()}")
     if task_input.context:
         parts.append("Built on:")
-        parts += [f"- {item.task_id}: {_excerpt(item.output)}" for item in task_input.context]
+        parts += [f"- {item.task_id}: {first_line(item.output)}" for item in task_input.context]
     if task_input.notes:
         parts.append("Reviewer notes taken into account:")
         parts += [f'- "{note}"' for note in task_input.notes]
@@ -53,6 +54,6 @@ def run_offline(task_input: ExecuteTaskInput) -> TaskResult:
     return TaskResult(output=output, steps=[step])
 
 
-def _excerpt(text: str, limit: int = 200) -> str:
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return first if len(first) <= limit else first[: limit - 1] + "…"
+def first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return shortened(lines[0], 200) if lines else ""

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 
 import aiohttp
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.retry_after import retry_after_seconds
 from activities.signing import signature_header
 from crew_hitl.contracts.history import DeliverWebhookInput, DeliveryResult, WebhookTarget
 from crew_hitl.secrets import SealError, SecretBox
@@ -24,24 +24,6 @@ USER_AGENT = "crew-hitl-webhooks/0.1"
 MAX_RESPONSE_BYTES = 64 * 1024
 # Error types the outbox's retry policy must not retry (the activity decided it is final).
 FINAL_ERRORS = ["WebhookRejected", "WebhookGone", "WebhookGaveUp", "SealError"]
-
-
-def retry_after_seconds(value: str | None, ceiling: float) -> float | None:
-    """A Retry-After header (seconds or an HTTP date) as seconds, at most `ceiling`: the
-    receiver may ask for a pause, not for the event to be held for years."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-            seconds = (when - datetime.now(UTC)).total_seconds()
-        except (TypeError, ValueError, OverflowError):
-            return None
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(0.0, seconds), ceiling)
 
 
 def failure(message: str, kind: str, attempt: int, status: int | None, **options) -> Exception:

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import Request
-
-from api.errors import ApiError
 from crew_hitl.settings import Settings
 
 
@@ -30,11 +27,7 @@ def identify(settings: Settings, given: str) -> str | None:
     return reviewer_for(given, settings.tokens()) if given else None
 
 
-def require_token(request: Request) -> str:
-    """FastAPI dependency: the caller's name, or 401."""
-    header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
-    reviewer = identify(request.app.state.settings, given) if scheme.lower() == "bearer" else None
-    if reviewer is None:
-        raise ApiError(401, "a valid 'Authorization: Bearer <token>' header is required")
-    return reviewer
+def bearer_reviewer(settings: Settings, authorization: str) -> str | None:
+    """The reviewer an `Authorization: Bearer <token>` header names, or None."""
+    scheme, _, given = authorization.partition(" ")
+    return identify(settings, given) if scheme.lower() == "bearer" else None

@@ -1,4 +1,5 @@
-"""Every error leaves the API as JSON {"error", "message"}; nothing a client sends is a 500."""
+"""Every error leaves the API as JSON {"error", "message"}; nothing a client sends is a 500.
+The one place where a Failure becomes an HTTP status."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.service import RPCError, RPCStatusCode
+
+from api.failures import (
+    Failure,
+    InvalidRequest,
+    NotFound,
+    NotSignedIn,
+    RunMovedOn,
+    TemporalUnavailable,
+    TooLarge,
+)
 
 log = logging.getLogger("crew_hitl.api")
 
@@ -62,13 +72,22 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, error: str | None = None, **extra: Any):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.error = error or ERROR_NAMES.get(status, "error")
-        self.extra = extra
+HTTP_STATUS: dict[type[Failure], int] = {
+    NotSignedIn: 401,
+    NotFound: 404,
+    RunMovedOn: 409,
+    TooLarge: 413,
+    InvalidRequest: 422,
+    TemporalUnavailable: 503,
+}
+
+
+def status_of(failure: Failure) -> int:
+    """The one mapping of a failure to an HTTP status, for JSON answers and inbox pages alike."""
+    for kind in type(failure).__mro__:
+        if kind in HTTP_STATUS:
+            return HTTP_STATUS[kind]
+    return 500
 
 
 def error_response(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
@@ -90,17 +109,10 @@ def describe_validation(exc: RequestValidationError) -> tuple[str, list[dict[str
     return summary or "invalid request", problems
 
 
-def too_large_for_temporal(exc: RPCError) -> bool:
-    """A request under CREW_HITL_MAX_REQUEST_BYTES can still make a larger run input (each crew
-    input is filled into every task that names it): over Temporal's blob limit, or gRPC's
-    message limit, which is not an outage."""
-    return "size exceeds limit" in exc.message or "larger than max" in exc.message
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.error, exc.message, **exc.extra)
+    @app.exception_handler(Failure)
+    async def failure(_: Request, exc: Failure) -> JSONResponse:
+        return error_response(status_of(exc), exc.code, exc.message, **exc.details)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -111,20 +123,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         name = ERROR_NAMES.get(exc.status_code, "error")
         return error_response(exc.status_code, name, str(exc.detail))
-
-    @app.exception_handler(RPCError)
-    async def temporal_error(_: Request, exc: RPCError) -> JSONResponse:
-        log.warning("Temporal call failed: %s", exc.message)
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            # The run closed between the API's check and its signal or cancel.
-            return error_response(409, "conflict", f"the run is no longer open: {exc.message}")
-        if too_large_for_temporal(exc):
-            return error_response(
-                413, "payload_too_large", f"too large for Temporal: {exc.message}"
-            )
-        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
-            return error_response(422, "invalid_request", f"Temporal refused it: {exc.message}")
-        return error_response(503, "temporal_unavailable", f"Temporal: {exc.message}")
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

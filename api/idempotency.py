@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import Request
 
-from api.errors import ApiError
+from api.failures import InvalidRequest
 
 MAX_KEY_LENGTH = 255
 KICKOFFS = uuid.UUID("5b0c3f57-6a43-4f0e-9d1e-2f8c6c1c7a10")
@@ -31,7 +31,7 @@ def idempotency_key(request: Request) -> str | None:
     if not key:
         return None
     if len(key) > MAX_KEY_LENGTH:
-        raise ApiError(422, f"Idempotency-Key: at most {MAX_KEY_LENGTH} characters")
+        raise InvalidRequest(f"Idempotency-Key: at most {MAX_KEY_LENGTH} characters")
     return key
 
 

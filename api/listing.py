@@ -1,27 +1,23 @@
-"""Runs found through Temporal visibility: one ListWorkflowExecutions call per page, filtered
-on the CrewState/CrewName/PendingTaskId search attributes. Shared by GET /executions and the
-reviewer's inbox."""
+"""Listing runs through Temporal visibility: the filter (CrewState/CrewName/PendingTaskId search
+attributes) as a visibility query, page tokens, and the rows GET /executions and the inbox show.
+Pure: the gateway makes the ListWorkflowExecutions call."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from temporalio.api.workflow.v1 import WorkflowExecutionInfo
-from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
-from temporalio.client import Client, WorkflowQueryFailedError
-from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError
-from api.runs import RunInfo, run_info
+from api.failures import InvalidRequest
+from api.run_info import RunInfo, run_info
 from crew_hitl import WORKFLOW_TYPE
 from crew_hitl import search_attributes as sa
-from crew_hitl.contracts.status import TERMINAL_STATES, RunState, StatusDocument
+from crew_hitl.contracts.status import RunState, StatusDocument
 
 # Values go into a visibility query, so they must match these exactly (no quotes, no
 # backslashes, nothing a query parser would read as syntax).
@@ -31,17 +27,9 @@ TASK_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}")
 TASK_ID_RULE = "up to 128 letters, digits, '_', '.', ':' or '-', not starting with '.', ':' or '-'"
 MAX_PAGE_SIZE = 100
 MAX_TOKEN_CHARS = 4096
-QUERY_CONCURRENCY = 8
-TRANSIENT = {
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.RESOURCE_EXHAUSTED,
-}
-# Rows ask their runs for round and times; a run slow to answer is shown without them.
-ROW_QUERY_TIMEOUT = 1.0
 OPEN_STATES = (RunState.RUNNING.value, RunState.PENDING_HUMAN_INPUT.value)
 # How Temporal's close statuses map onto a run whose CrewState was not yet terminal; the
-# same mapping as runs.run_info, so a filter and a row agree.
+# same mapping as run_info.run_info, so a filter and a row agree.
 CLOSE_STATUSES = {
     RunState.SUCCESS: ("Completed",),
     RunState.FAILED: ("Failed", "TimedOut"),
@@ -71,7 +59,7 @@ def parse_state(value: str | None) -> RunState | None:
         return None
     if value not in RunState.__members__:
         known = ", ".join(RunState.__members__)
-        raise ApiError(422, f"state: must be one of {known}")
+        raise InvalidRequest(f"state: must be one of {known}")
     return RunState(value)
 
 
@@ -79,7 +67,7 @@ def parse_name(field: str, value: str | None, pattern: re.Pattern[str], rule: st
     if not value:
         return None
     if not pattern.fullmatch(value):
-        raise ApiError(422, f"{field}: {rule}")
+        raise InvalidRequest(f"{field}: {rule}")
     return value
 
 
@@ -121,11 +109,11 @@ def decode_page_token(token: str | None) -> bytes:
     if not token:
         return b""
     if len(token) > MAX_TOKEN_CHARS or not re.fullmatch(r"[A-Za-z0-9_-]+", token):
-        raise ApiError(422, "next_page_token: not a token this API gave out")
+        raise InvalidRequest("next_page_token: not a token this API gave out")
     try:
         return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
-        raise ApiError(422, "next_page_token: not a token this API gave out") from None
+        raise InvalidRequest("next_page_token: not a token this API gave out") from None
 
 
 @dataclass
@@ -174,57 +162,6 @@ def listed_run(info: WorkflowExecutionInfo) -> ListedRun:
         started_at=info.start_time.ToDatetime(tzinfo=UTC) if info.HasField("start_time") else None,
         closed_at=info.close_time.ToDatetime(tzinfo=UTC) if info.HasField("close_time") else None,
     )
-
-
-async def list_runs(
-    client: Client, run_filter: RunFilter, page_size: int, page_token: str | None
-) -> RunsPage:
-    """One page of runs, newest first (Temporal's order for open runs: start time, latest
-    first)."""
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ApiError(422, f"page_size: between 1 and {MAX_PAGE_SIZE}")
-    request = ListWorkflowExecutionsRequest(
-        namespace=client.namespace,
-        page_size=page_size,
-        next_page_token=decode_page_token(page_token),
-        query=visibility_query(run_filter),
-    )
-    try:
-        response = await client.workflow_service.list_workflow_executions(request)
-    except RPCError as err:
-        if page_token and err.status not in TRANSIENT:
-            # Temporal answers a token it cannot read with an unspecific error.
-            raise ApiError(422, "next_page_token: not a token this API gave out") from None
-        raise
-    runs = [listed_run(info) for info in response.executions]
-    return RunsPage(runs=runs, next_page_token=encode_page_token(response.next_page_token))
-
-
-async def add_statuses(
-    client: Client, runs: list[ListedRun], timeout: float = ROW_QUERY_TIMEOUT
-) -> None:
-    """Ask each open run on the page for its status document (a few at a time). A run that
-    does not answer within `timeout` keeps `status` None; closed runs are not asked, since
-    answering would mean replaying their whole history."""
-    limit = asyncio.Semaphore(QUERY_CONCURRENCY)
-
-    async def ask(run: ListedRun) -> None:
-        async with limit:
-            run.status = await status_or_none(client, run.info.kickoff_id, timeout)
-
-    await asyncio.gather(
-        *(ask(run) for run in runs if not run.info.closed and run.info.state not in TERMINAL_STATES)
-    )
-
-
-async def status_or_none(client: Client, kickoff_id: str, timeout: float) -> StatusDocument | None:
-    handle = client.get_workflow_handle(kickoff_id)
-    try:
-        return await handle.query(
-            "status", result_type=StatusDocument, rpc_timeout=timedelta(seconds=timeout)
-        )
-    except (RPCError, WorkflowQueryFailedError):
-        return None
 
 
 class ExecutionSummary(BaseModel):

@@ -10,7 +10,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from api.errors import ApiError
+from api.failures import InvalidRequest
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -21,6 +21,7 @@ ALWAYS_REFUSED: tuple[Network, ...] = (
     ipaddress.ip_network("fd00:ec2::/32"),  # AWS metadata over IPv6
 )
 RESOLVE_TIMEOUT = 2.0
+REFUSED = "webhook_refused"
 
 
 @dataclass(frozen=True)
@@ -48,21 +49,17 @@ class WebhookGuard:
     async def check(self, field: str, url: str) -> None:
         host = (urlsplit(url).hostname or "").lower().rstrip(".")
         if not host:
-            raise ApiError(422, f"{field}: the URL has no host", "webhook_refused")
+            raise InvalidRequest(f"{field}: the URL has no host", REFUSED)
         if host in self.hosts:
             return
         addresses = await addresses_of(host)
         for address in addresses:
             if not self._allows(address):
-                raise ApiError(
-                    422,
-                    f"{field}: {host} ({address}) is not an allowed webhook address",
-                    "webhook_refused",
+                raise InvalidRequest(
+                    f"{field}: {host} ({address}) is not an allowed webhook address", REFUSED
                 )
         if self.restricted and not addresses:
-            raise ApiError(
-                422, f"{field}: {host} is not in CREW_HITL_WEBHOOK_ALLOW", "webhook_refused"
-            )
+            raise InvalidRequest(f"{field}: {host} is not in CREW_HITL_WEBHOOK_ALLOW", REFUSED)
 
     def _allows(self, address: Address) -> bool:
         if any(address in network for network in self.networks):

@@ -56,8 +56,8 @@ class Settings(BaseModel):
             waits = [float(part) for part in value.split(",") if part.strip()]
         except ValueError:
             raise ValueError("give seconds separated by commas, e.g. 5,300,1800") from None
-        if any(wait < 0 or wait != wait for wait in waits):
-            raise ValueError("waits must be zero or more seconds")
+        if any(wait < 0 or not math.isfinite(wait) for wait in waits):
+            raise ValueError("waits must be zero or more seconds, and finite")
         return value
 
     @classmethod

@@ -17,6 +17,11 @@ def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
+def shortened(text: str, limit: int = 300) -> str:
+    """The text's first `limit` characters, marked as cut when it was longer."""
+    return text if len(text) <= limit else text[:limit] + " [...]"
+
+
 def run_summary(crew_name: str, inputs: dict[str, Any]) -> str:
     """What the Temporal Web UI shows for a run: its crew and inputs, in a line or two."""
     text = f"crew {crew_name}"

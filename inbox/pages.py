@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from fastapi.responses import HTMLResponse
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from crew_hitl.text import excerpt
 from inbox.render import markdown_html
+from inbox.sessions import Session
 
+FORM_EXPIRED = "This form expired or did not come from this site. Reload the page and try again."
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'none'",
@@ -76,3 +79,21 @@ TEMPLATES = _environment()
 def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     html = TEMPLATES.get_template(template).render(**context)
     return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
+
+
+def error_page(session: Session | None, status_code: int, message: str) -> HTMLResponse:
+    return page("error.html", status_code, session=session, message=message)
+
+
+def to_sign_in(request: Request, next_path: str) -> Response:
+    """Where a request without a session goes. A link followed from another site arrives
+    without the SameSite=Strict cookie even when the reviewer is signed in, so it gets a
+    same-site link to follow instead of a sign-in form."""
+    if request.method == "GET" and request.headers.get("sec-fetch-site") == "cross-site":
+        return page("continue.html", session=None, target=next_path)
+    return RedirectResponse(f"/ui/sign-in?{urlencode({'next': next_path})}", status_code=303)
+
+
+def here(request: Request) -> str:
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")

@@ -13,9 +13,11 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 
+from api.dependencies import AppSettings, Box
 from crew_hitl.secrets import SealError, SecretBox
 from crew_hitl.settings import Settings
 
@@ -85,23 +87,24 @@ def still_configured(settings: Settings, reviewer: str, token_fingerprint: str) 
     )
 
 
-def current_session(request: Request) -> Session | None:
-    content = opened(request.app.state.box, request.cookies.get(SESSION_COOKIE), SESSION_PURPOSE)
+def current_session(request: Request, box: Box, settings: AppSettings) -> Session | None:
+    """The signed-in reviewer's session, or None (a dependency of every inbox page)."""
+    content = opened(box, request.cookies.get(SESSION_COOKIE), SESSION_PURPOSE)
     if content is None:
         return None
     reviewer, csrf, fp = content.get("reviewer"), content.get("csrf"), content.get("fp")
     if not (isinstance(reviewer, str) and isinstance(csrf, str) and isinstance(fp, str)):
         return None
-    if not still_configured(request.app.state.settings, reviewer, fp):
+    if not still_configured(settings, reviewer, fp):
         return None
     return Session(
         reviewer=reviewer, csrf=csrf, token_fingerprint=fp, expires=float(content["exp"])
     )
 
 
-def sign_in_csrf(request: Request) -> str | None:
+def sign_in_csrf(request: Request, box: SecretBox) -> str | None:
     """The CSRF token the sign-in form was given, from its cookie."""
-    content = opened(request.app.state.box, request.cookies.get(SIGN_IN_COOKIE), SIGN_IN_PURPOSE)
+    content = opened(box, request.cookies.get(SIGN_IN_COOKIE), SIGN_IN_PURPOSE)
     csrf = content.get("csrf") if content else None
     return csrf if isinstance(csrf, str) else None
 
@@ -138,3 +141,6 @@ def clear_cookie(request: Request, response: Response, name: str) -> None:
         samesite="strict",
         secure=request.url.scheme == "https",
     )
+
+
+SignedIn = Annotated[Session | None, Depends(current_session)]

@@ -190,20 +190,30 @@ class Stack:
         self.stop()
 
     def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
-        process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(sig)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        self._stop_together([name], sig, timeout)
 
     def stop(self) -> None:
-        workers = [name for name in self.processes if name.startswith("worker")]
-        for name in ["api", *workers, "temporal"]:
-            self.stop_process(name)
+        """The API and the workers together (they shut down independently), then Temporal."""
+        self._stop_together([name for name in self.processes if name != "temporal"])
+        self._stop_together(["temporal"])
+
+    def _stop_together(
+        self, names: list[str], sig: int = signal.SIGTERM, timeout: float = 15
+    ) -> None:
+        running = [
+            process
+            for name in names
+            if (process := self.processes.pop(name, None)) is not None and process.poll() is None
+        ]
+        for process in running:
+            process.send_signal(sig)
+        deadline = time.monotonic() + timeout
+        for process in running:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
     def exited(self) -> str | None:
         for name, process in self.processes.items():

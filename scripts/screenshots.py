@@ -19,11 +19,18 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
-from browser import launch  # noqa: E402
 from crew_hitl.settings import Settings  # noqa: E402
-from flow import resume, wait_status  # noqa: E402
-from reviewers import ALICE, BOB, api_client, reviewer_stack, start_paused  # noqa: E402
 from runner.stack import Stack  # noqa: E402
+from support import (  # noqa: E402
+    ALICE,
+    BOB,
+    api_client,
+    launch,
+    resume,
+    reviewer_stack,
+    start_paused,
+    wait_status,
+)
 
 TOPICS = ["Coral reef restoration", "Solid-state batteries", "AI Research"]
 FEEDBACK = "Add a source for every point, and drop the ones older than 2020."

@@ -3,8 +3,6 @@ webhook receiver on loopback."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,24 +10,24 @@ import httpx
 import pytest
 
 from crew_hitl.settings import Settings
-from model_server import ModelServer, start_model_server
-from receiver import WebhookReceiver, start_receiver
-from reviewers import api_client
 from runner.stack import Stack, on_free_ports
 
-ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "test-token-5f1c"
-MODEL_KEY = "sk-test-model-key-31f7"
-WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-ROTATED_SECRET = "whsec_c2Vjb25kLXNlY3JldC1mb3Itcm90YXRpb24="
+# Before the first import of support: its asserts explain a failure as a test's own do.
+pytest.register_assert_rewrite("support")
 
-
-def crews_dir(tmp: Path) -> Path:
-    target = tmp / "crews"
-    shutil.copytree(ROOT / "crews", target)
-    for crew in (ROOT / "tests" / "crews").iterdir():
-        shutil.copytree(crew, target / crew.name)
-    return target
+from support import (  # noqa: E402
+    MODEL_KEY,
+    ROTATED_SECRET,
+    TOKEN,
+    WEBHOOK_SECRET,
+    ModelServer,
+    WebhookReceiver,
+    api_client,
+    crews_dir,
+    let_workers_import_test_functions,
+    start_model_server,
+    start_receiver,
+)
 
 
 @pytest.fixture(scope="session")
@@ -53,14 +51,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory, model_server: ModelServer
         llm_api_key=MODEL_KEY,
     )
     return on_free_ports(base, tmp / "data")
-
-
-def let_workers_import_test_functions() -> None:
-    """The worker imports the python executor's test functions (tests/crew_functions.py)."""
-    tests_dir = str(ROOT / "tests")
-    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if tests_dir not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (tests_dir, *paths) if p)
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +89,3 @@ def own_stack(
     let_workers_import_test_functions()
     with Stack(mine, log_dir=tmp_path / "logs", temporal_args=temporal_args) as running:
         yield running
-
-
-def client_for(stack: Stack, timeout: float = 30) -> httpx.Client:
-    return api_client(stack, TOKEN, timeout)

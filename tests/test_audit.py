@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from flow import human_input_request, kickoff, resume, state_is, wait_status
-from reviewers import api_client
-from test_temporal_cli import signal_resume
+from support import (
+    api_client,
+    human_input_request,
+    kickoff,
+    resume,
+    signal_resume,
+    state_is,
+    wait_status,
+)
 
 ALICE, BOB = "tok-a-7c1e55", "tok-b-0d93aa"
 NAMED = {"api_token": f"alice:{ALICE},bob:{BOB},bare-token-41ac"}

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from flow import human_input_request, kickoff, resume, state_is, wait_status
+from support import human_input_request, kickoff, resume, state_is, wait_status
 
 PROTECTED = [
     ("GET", "/inputs", None),

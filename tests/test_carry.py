@@ -14,7 +14,8 @@ from crew_hitl.contracts.history import (
     WebhookTargets,
 )
 from crew_hitl.spec import load_crew
-from workflows.record import CARRY_BUDGET_BYTES, CARRY_LEVELS, RunRecord
+from workflows.continuation import CARRY_BUDGET_BYTES, CARRY_LEVELS, carried_state
+from workflows.record import RunRecord
 
 CREW = load_crew("long_review", Path(__file__).parent / "crews" / "long_review")
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
@@ -34,7 +35,7 @@ def grown_record(rounds: int, output: str, feedback: str) -> tuple[CrewRunInput,
 
 
 def carried_size(run: CrewRunInput, record: RunRecord, level: int, undelivered=()) -> int:
-    carried = record.carry(WebhookTargets(), set(), list(undelivered), CARRY_LEVELS[level])
+    carried = carried_state(record, WebhookTargets(), set(), list(undelivered), CARRY_LEVELS[level])
     return len(run.model_copy(update={"carried": carried}).model_dump_json().encode())
 
 
@@ -48,7 +49,7 @@ def first_fitting_level(run: CrewRunInput, record: RunRecord) -> int | None:
 def test_a_small_loop_carries_everything():
     run, record = grown_record(50, "short output", "short feedback")
     assert first_fitting_level(run, record) == 0
-    carried = record.carry(WebhookTargets(), set(), [], CARRY_LEVELS[0])
+    carried = carried_state(record, WebhookTargets(), set(), [], CARRY_LEVELS[0])
     assert len(carried.events) == 50
     assert [r.feedback for r in carried.tasks[0].rounds] == ["short feedback"] * 50
 
@@ -58,7 +59,7 @@ def test_long_feedback_over_many_rounds_is_trimmed_until_it_fits():
     assert carried_size(run, record, 0) > CARRY_BUDGET_BYTES
     level = first_fitting_level(run, record)
     assert level is not None and level > 0
-    carried = record.carry(WebhookTargets(), set(), [], CARRY_LEVELS[level])
+    carried = carried_state(record, WebhookTargets(), set(), [], CARRY_LEVELS[level])
     rounds = carried.tasks[0].rounds
     assert len(rounds) == 1000, "every round is kept, with its decision"
     assert rounds[-1].feedback == "f" * 2000, "the latest feedback stays whole"
@@ -79,6 +80,6 @@ def test_undelivered_events_are_always_carried_and_may_not_fit():
         DeliverWebhookInput(target=target, webhook_id=f"msg_{n}", event="e", body={"o": "z" * 9000})
         for n in range(200)
     ]
-    carried = record.carry(WebhookTargets(), set(), undelivered, CARRY_LEVELS[-1])
+    carried = carried_state(record, WebhookTargets(), set(), undelivered, CARRY_LEVELS[-1])
     assert len(carried.undelivered) == 200
     assert carried_size(run, record, len(CARRY_LEVELS) - 1, undelivered) > CARRY_BUDGET_BYTES

@@ -8,22 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conftest import TOKEN
-from runner.stack import Stack, free_port
-from test_temporal_cli import temporal
-
-
-def extra_api(stack: Stack, tmp_path_factory, **changes) -> Iterator[httpx.Client]:
-    settings = stack.settings.model_copy(update={"api_port": free_port(), **changes})
-    extra = Stack(settings, log_dir=tmp_path_factory.mktemp("extra-api"))
-    extra.start_api()
-    try:
-        with httpx.Client(
-            base_url=settings.api_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=20
-        ) as client:
-            yield client
-    finally:
-        extra.stop()
+from runner.stack import free_port
+from support import extra_api, temporal
 
 
 @pytest.fixture(scope="module")

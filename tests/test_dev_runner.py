@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from flow import human_input_request, kickoff, resume, state_is, wait_status
 from runner.stack import free_port
+from support import human_input_request, kickoff, resume, state_is, wait_status
 
 
 def start_runner(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:

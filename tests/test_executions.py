@@ -12,7 +12,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from flow import human_input_request, kickoff, resume, state_is, wait_status
+from support import human_input_request, kickoff, resume, state_is, wait_status
 
 Rows = list[dict[str, Any]]
 

@@ -13,10 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from conftest import client_for
-from flow import human_input_request, resume, state_is, wait_status
-from receiver import start_receiver
 from runner.stack import Stack, free_port
+from support import client_for, human_input_request, resume, start_receiver, state_is, wait_status
 
 RUNS = 100
 pytestmark = pytest.mark.slow

@@ -32,10 +32,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conftest import TOKEN
 from crew_hitl.contracts.values import HttpUrl
-from receiver import WebhookReceiver
 from runner.stack import Stack
+from support import TOKEN, WebhookReceiver
 
 CHECKS = [
     not_a_server_error,

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from flow import human_input_request, resume, state_is, wait_status
+from support import human_input_request, resume, state_is, wait_status
 
 
 def kickoff_with_key(api: httpx.Client, receiver, key: str) -> httpx.Response:

@@ -19,9 +19,9 @@ from crew_hitl import WORKFLOW_TYPE
 from crew_hitl import search_attributes as sa
 from crew_hitl.contracts.history import CrewRunInput, ResumeSignal
 from crew_hitl.secrets import SecretBox, load_or_create_key
-from flow import state_is, wait_status
 from inbox.throttle import SignInThrottle
-from reviewers import (
+from runner.stack import Stack
+from support import (
     ALICE,
     BOB,
     api_client,
@@ -30,8 +30,9 @@ from reviewers import (
     reviewer_stack,
     sign_in,
     start_paused,
+    state_is,
+    wait_status,
 )
-from runner.stack import Stack
 
 PAYLOAD = '<script>alert("out")</script><img src=x onerror=alert(1)> [go](javascript:alert(2))'
 FEEDBACK = '<b>bold?</b> <script>alert("fb")</script>\nline two'
@@ -79,7 +80,7 @@ def test_every_page_needs_sign_in(inbox_stack):
             location = urlsplit(response.headers["location"])
             assert location.path == "/ui/sign-in"
             assert parse_qs(location.query)["next"] == [path]
-        posted = browser.post("/ui/runs/some-run/decision", data={"decision": "approve"})
+        posted = browser.post("/ui/runs/some-run/decision", data={"decision": "approved"})
         assert posted.status_code == 303
         assert posted.headers["location"] == "/ui/sign-in?next=%2Fui%2Fruns%2Fsome-run"
         # The API's bearer token is no way into the inbox's pages.
@@ -199,14 +200,14 @@ def test_a_decision_without_the_forms_csrf_token_is_refused(api, alice):
     for csrf in ("", "guessed-token"):
         refused = alice.post(
             f"/ui/runs/{kickoff_id}/decision",
-            data={"csrf": csrf, "task_id": "research_task", "round": "1", "decision": "approve"},
+            data={"csrf": csrf, "task_id": "research_task", "round": "1", "decision": "approved"},
         )
         assert refused.status_code == 403
         assert "expired or did not come from this site" in refused.text
     # Another reviewer's form token is no good either.
     with browser_client_signed_in(api, BOB) as bob:
         bob_csrf = csrf_of(bob.get(f"/ui/runs/{kickoff_id}").text)
-    refused = decide(alice, kickoff_id, "approve", csrf=bob_csrf)
+    refused = decide(alice, kickoff_id, "approved", csrf=bob_csrf)
     assert refused.status_code == 403
     status = wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))
     assert status["ignored_resumes"] == []
@@ -225,7 +226,7 @@ def test_decisions_carry_the_reviewer_and_a_stale_one_is_said_so(api, alice):
     with browser_client_signed_in(api, BOB) as bob:
         bobs_page = bob.get(f"/ui/runs/{kickoff_id}")  # bob reads round 1 too
 
-        rejected = decide(alice, kickoff_id, "reject", feedback="Add sources")
+        rejected = decide(alice, kickoff_id, "rejected", feedback="Add sources")
         assert rejected.status_code == 303
         assert rejected.headers["location"] == f"/ui/runs/{kickoff_id}?sent=rejected"
         wait_status(
@@ -240,13 +241,13 @@ def test_decisions_carry_the_reviewer_and_a_stale_one_is_said_so(api, alice):
                 "csrf": csrf_of(bobs_page.text),
                 "task_id": "research_task",
                 "round": "1",
-                "decision": "approve",
+                "decision": "approved",
                 "feedback": "Fine as it is",
             },
         )
     assert late.status_code == 409
     assert "This run moved on while you were reviewing round 1" in late.text
-    assert "Your decision (approve) was not applied" in late.text
+    assert "Your decision (approved) was not applied" in late.text
     assert "Fine as it is" in late.text  # handed back, not lost
     assert 'name="round" value="2"' in late.text  # and the round now waiting
 
@@ -263,7 +264,7 @@ def test_decisions_carry_the_reviewer_and_a_stale_one_is_said_so(api, alice):
 
     page = alice.get(f"/ui/runs/{kickoff_id}")
     assert 'by <strong class="reviewer">alice</strong>' in page.text
-    approved = decide(alice, kickoff_id, "approve", feedback="Good now")
+    approved = decide(alice, kickoff_id, "approved", feedback="Good now")
     assert approved.status_code == 303
     status = wait_status(api, kickoff_id, state_is("SUCCESS"))
     assert status["tasks"][0]["rounds"][1]["reviewer"] == "alice"
@@ -315,13 +316,13 @@ def test_a_run_id_with_slashes_and_url_characters_has_working_links(api, alice, 
     page = alice.get(escaped)
     assert page.status_code == 200
     assert f'action="{escaped}/decision"' in page.text
-    assert decide(alice, quote(odd_id, safe=""), "approve").status_code == 303
+    assert decide(alice, quote(odd_id, safe=""), "approved").status_code == 303
     wait_status(api, quote(odd_id, safe=""), state_is("SUCCESS"))
 
 
 def test_html_in_outputs_and_feedback_is_shown_as_text(api, alice):
     kickoff_id = start_paused(api, inputs={"topic": PAYLOAD})
-    assert decide(alice, kickoff_id, "reject", feedback=FEEDBACK).status_code == 303
+    assert decide(alice, kickoff_id, "rejected", feedback=FEEDBACK).status_code == 303
     wait_status(api, kickoff_id, lambda s: (s["pending_human_input"] or {}).get("round") == 2)
 
     page = alice.get(f"/ui/runs/{kickoff_id}").text
@@ -410,17 +411,17 @@ def test_odd_input_is_a_page_saying_so_never_a_500(api, alice):
     csrf = csrf_of(alice.get("/ui").text)
     decision = f"/ui/runs/{kickoff_id}/decision"
     odd_forms = [
-        {"round": "²", "decision": "approve", "task_id": "research_task"},
-        {"round": "9" * 5000, "decision": "approve", "task_id": "research_task"},
+        {"round": "²", "decision": "approved", "task_id": "research_task"},
+        {"round": "9" * 5000, "decision": "approved", "task_id": "research_task"},
         {"round": "1", "decision": "maybe", "task_id": "research_task"},
-        {"round": "1", "decision": "approve"},
-        {"round": "1", "decision": "approve", "task_id": ""},
+        {"round": "1", "decision": "approved"},
+        {"round": "1", "decision": "approved", "task_id": ""},
     ]
     for form in odd_forms:
         answer = alice.post(decision, data={"csrf": csrf, **form})
         assert answer.status_code == 422, (form, answer.status_code)
         assert "The form was incomplete" in answer.text
-    as_json = alice.post(decision, json={"csrf": csrf, "round": 1, "decision": "approve"})
+    as_json = alice.post(decision, json={"csrf": csrf, "round": 1, "decision": "approved"})
     assert as_json.status_code == 403
     assert wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))["ignored_resumes"] == []
 

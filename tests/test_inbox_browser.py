@@ -8,10 +8,18 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from browser import CHROMIUM, MISSING, launch
-from flow import state_is, wait_status
-from reviewers import ALICE, api_client, reviewer_stack, start_paused
 from runner.stack import Stack
+from support import (
+    ALICE,
+    CHROMIUM,
+    MISSING,
+    api_client,
+    launch,
+    reviewer_stack,
+    start_paused,
+    state_is,
+    wait_status,
+)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=MISSING)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import time
 
-from conftest import TOKEN
+from support import TOKEN
 
 
 def ask_for_unknown_run(connection: socket.socket, host: str) -> bytes:

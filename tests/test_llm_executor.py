@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 
-from conftest import MODEL_KEY
-from flow import human_input_request, kickoff, resume, state_is, wait_status
-from model_server import completion
-from test_temporal_cli import temporal
+from support import (
+    MODEL_KEY,
+    completion,
+    human_input_request,
+    kickoff,
+    resume,
+    state_is,
+    temporal,
+    wait_status,
+)
 
 
 def start(api, receiver, subject: str, **extra) -> str:

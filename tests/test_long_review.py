@@ -9,12 +9,19 @@ import os
 import httpx
 import pytest
 
-from conftest import client_for
-from flow import human_input_request, resume, state_is, wait_status
-from receiver import WebhookReceiver, start_receiver
 from runner.stack import Stack, free_port
-from test_replay import HISTORIES, replay
-from test_temporal_cli import temporal
+from support import (
+    HISTORIES,
+    WebhookReceiver,
+    client_for,
+    human_input_request,
+    replay,
+    resume,
+    start_receiver,
+    state_is,
+    temporal,
+    wait_status,
+)
 
 # The dev server suggests continue-as-new after this many history events (default 4,096).
 EARLY = {"temporal_args": ["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40"]}
@@ -150,8 +157,13 @@ def test_a_receiver_that_stays_down_does_not_stop_the_continuation(own_stack):
             )
             by_id = {r.headers["webhook-id"]: r.body["round"] for r in received}
             assert sorted(by_id.values()) == list(range(1, rejects + 2))
-            status = wait_status(api, kickoff_id, state_is("SUCCESS"), timeout=60)
-            assert {d["state"] for d in status["deliveries"]} == {"delivered"}
+            # A webhook arrives before the run records its delivery: wait for the rows.
+            wait_status(
+                api,
+                kickoff_id,
+                lambda s: {d["state"] for d in s["deliveries"]} == {"delivered"},
+                timeout=60,
+            )
         finally:
             back.server.shutdown()
             back.server.server_close()

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from flow import human_input_request, kickoff, resume, state_is, wait_status
+from support import human_input_request, kickoff, resume, state_is, wait_status
 
 
 def read_events(api: httpx.Client, kickoff_id: str, last_id: str | None = None) -> list[dict]:

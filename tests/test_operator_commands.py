@@ -7,10 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from conftest import TOKEN
-from flow import human_input_request, kickoff, state_is, wait_status
 from runner.stack import temporal_binary
-from test_temporal_cli import temporal
+from support import TOKEN, human_input_request, kickoff, state_is, temporal, wait_status
 
 
 def current_details(stack, kickoff_id: str) -> str:

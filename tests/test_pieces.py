@@ -6,7 +6,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from activities.offline import run_offline
-from activities.webhooks import retry_after_seconds
+from activities.retry_after import retry_after_seconds
 from crew_hitl.contracts.history import ContextItem, ExecuteTaskInput
 from crew_hitl.secrets import SealError, SecretBox
 from crew_hitl.settings import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flow import human_input_request, kickoff, resume, state_is, wait_status
+from support import human_input_request, kickoff, resume, state_is, wait_status
 
 
 def start(api, receiver, crew: str, subject: str) -> str:

@@ -5,31 +5,22 @@ deliberate, patched change: CREW_HITL_RECORD_HISTORY=1 make test (then commit th
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
 
-from flow import human_input_request, kickoff, resume, state_is, wait_status
-from test_temporal_cli import signal_resume, temporal
-from worker import STRICT_WORKFLOW_RUNNER
-from workflows.crew_run import CrewRunWorkflow
-
-HISTORIES = Path(__file__).parent / "histories"
-
-
-def replay(history_json: str, workflow_id: str) -> None:
-    history = WorkflowHistory.from_json(workflow_id, history_json)
-    replayer = Replayer(
-        workflows=[CrewRunWorkflow],
-        data_converter=pydantic_data_converter,
-        workflow_runner=STRICT_WORKFLOW_RUNNER,
-    )
-    asyncio.run(replayer.replay_workflow(history))
+from support import (
+    HISTORIES,
+    human_input_request,
+    kickoff,
+    replay,
+    resume,
+    signal_resume,
+    state_is,
+    temporal,
+    wait_status,
+)
 
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)

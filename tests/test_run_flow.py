@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from flow import (
-    WEBHOOK_TOKEN,
-    human_input_request,
-    kickoff,
-    resume,
-    state_is,
-    wait_status,
-)
+from support import WEBHOOK_TOKEN, human_input_request, kickoff, resume, state_is, wait_status
 
 
 def test_kickoff_pauses_for_human_input_with_an_authenticated_webhook(api, receiver):

@@ -7,10 +7,20 @@ import base64
 import httpx
 import pytest
 
-from conftest import MODEL_KEY, ROTATED_SECRET, TOKEN, WEBHOOK_SECRET, client_for
-from flow import human_input_request, kickoff, resume, state_is, wait_status
 from runner.stack import Stack
-from test_temporal_cli import temporal
+from support import (
+    MODEL_KEY,
+    ROTATED_SECRET,
+    TOKEN,
+    WEBHOOK_SECRET,
+    client_for,
+    human_input_request,
+    kickoff,
+    resume,
+    state_is,
+    temporal,
+    wait_status,
+)
 
 BEARER = "bearer-cred-4b7a1c"
 PASSWORD = "basic-pw-93ac1e"

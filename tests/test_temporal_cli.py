@@ -3,35 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from flow import human_input_request, kickoff, state_is, wait_status
-from runner.stack import temporal_binary
-
-
-def temporal(stack, *args: str) -> str:
-    command = [temporal_binary(), *args, "--address", stack.settings.temporal_address]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def signal_resume(stack, kickoff_id: str, payload: dict | str) -> None:
-    """`temporal workflow signal --name resume` with a JSON object (or raw text) as input."""
-    text = payload if isinstance(payload, str) else json.dumps(payload)
-    temporal(
-        stack,
-        "workflow",
-        "signal",
-        "--workflow-id",
-        kickoff_id,
-        "--name",
-        "resume",
-        "--input",
-        text,
-    )
+from support import human_input_request, kickoff, signal_resume, state_is, temporal, wait_status
 
 
 def test_cli_signal_resumes_and_cli_query_answers_status(stack, api, receiver):

@@ -8,16 +8,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from api.errors import ApiError
+from api.failures import InvalidRequest
 from api.webhook_guard import WebhookGuard
-from flow import kickoff
-from test_degraded import extra_api
+from support import extra_api, kickoff
 
 
 def allowed(setting: str, url: str) -> bool:
     try:
         asyncio.run(WebhookGuard.from_setting(setting).check("url", url))
-    except ApiError:
+    except InvalidRequest:
         return False
     return True
 

@@ -8,10 +8,17 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from conftest import ROTATED_SECRET, WEBHOOK_SECRET
-from flow import human_input_request, kickoff, resume, state_is, wait_status
-from receiver import start_receiver
 from runner.stack import free_port
+from support import (
+    ROTATED_SECRET,
+    WEBHOOK_SECRET,
+    human_input_request,
+    kickoff,
+    resume,
+    start_receiver,
+    state_is,
+    wait_status,
+)
 
 
 def test_every_webhook_verifies_with_each_configured_secret(api, receiver):

@@ -1,10 +1,12 @@
-"""CrewRunWorkflow: the whole life of one crew run."""
+"""CrewRunWorkflow: the whole life of one crew run, top to bottom: the run, the task loop (a
+round, its review, reject and run again or approve and go on), how a run ends, and the
+handlers through which the outside decides (resume, decide) and looks in (status, events)."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -16,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.tasks import FINAL_ERRORS, TaskActivities
     from crew_hitl import search_attributes as sa
     from crew_hitl.contracts.history import (
+        URL_FIELDS,
         CrewRunInput,
         ExecuteTaskInput,
         ResumeSignal,
@@ -31,9 +34,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from crew_hitl.spec import TaskSpec, executor_for
 
+from workflows.continuation import continuation_input, should_continue
 from workflows.details import current_details
 from workflows.outbox import Outbox
-from workflows.record import CARRY_BUDGET_BYTES, CARRY_LEVELS, RunRecord
+from workflows.record import RunRecord
 
 TASK_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=FINAL_ERRORS)
 TASK_TIMEOUT = timedelta(minutes=5)
@@ -86,7 +90,7 @@ class CrewRunWorkflow:
             if is_cancelled_exception(err):
                 await self._stop()
                 raise
-            return await self._fail(describe_failure(err))
+            await self._fail(describe_failure(err))
         self._finish()
         try:
             await self._outbox.drain()
@@ -95,6 +99,188 @@ class CrewRunWorkflow:
             # succeeded, so it ends as such and the deliveries still under way are dropped.
             workflow.logger.warning("cancelled while sending the last webhooks of a finished run")
         return self._record.status()
+
+    # ------------------------------------------------------------ the task loop
+
+    async def _run_task(self, task: TaskSpec) -> None:
+        """Rounds of one task until its output is final: at once without human input, else
+        when a reviewer approves; a rejection runs it again with the feedback."""
+        while True:
+            round_number = self._record.start_round(task.name)
+            result = await self._execute(task, round_number)
+            self._record.record_output(task.name, round_number, result)
+            self._emit_steps(task, result)
+            if not task.human_input:
+                break
+            self._request_review(task, round_number, result.output)
+            await workflow.wait_condition(lambda: self._decision is not None)
+            decision, self._decision = self._decision, None
+            assert decision is not None
+            if decision.is_approve:
+                break
+            if round_number >= task.max_review_rounds:
+                raise ReviewLimitReached(
+                    f"task {task.name!r} was rejected {round_number} times, its "
+                    f"max_review_rounds; the run stops here"
+                )
+            self._continue_as_new_if_suggested()
+        self._record.complete_task(task.name)
+        self._emit_task_completed(task)
+
+    async def _execute(self, task: TaskSpec, round_number: int) -> TaskResult:
+        record = self._record
+        progress = record.progress_of(task.name)
+        task_input = ExecuteTaskInput(
+            kickoff_id=self._run.kickoff_id,
+            crew_name=self._run.crew.name,
+            task=task,
+            agent=self._run.crew.agents[task.agent],
+            inputs=self._run.inputs,
+            context=record.context_for(task),
+            notes=list(record.notes),
+            feedback=record.feedback_for(task.name),
+            previous_output=progress.output if round_number > 1 else None,
+            round=round_number,
+        )
+        workflow.logger.info("running %s round %d", task.name, round_number)
+        executor = executor_for(task, task_input.agent)
+        if executor == "offline":
+            # The offline executor is quick: as a local activity it runs inside the workflow
+            # task that asked for it, saving two server hops per round while keeping its
+            # retry policy (the result is a marker in history). Search attributes are
+            # published when the run next waits, not before this short step.
+            return await workflow.execute_local_activity_method(
+                TaskActivities.execute_task,
+                task_input,
+                start_to_close_timeout=TASK_TIMEOUT,
+                retry_policy=TASK_RETRY,
+            )
+        # A model call or user code may take minutes: a regular activity (the model call
+        # heartbeats; user code gets a timeout instead).
+        self._publish()
+        is_model = executor == "llm"
+        return await workflow.execute_activity_method(
+            TaskActivities.execute_task,
+            task_input,
+            start_to_close_timeout=MODEL_CALL_TIMEOUT,
+            heartbeat_timeout=timedelta(seconds=self._run.heartbeat_timeout_seconds),
+            retry_policy=MODEL_RETRY if is_model else PYTHON_RETRY,
+        )
+
+    def _request_review(self, task: TaskSpec, round_number: int, output: str) -> None:
+        """Publish the pause and send human_input_requested; the caller waits for the
+        decision."""
+        self._record.await_review(task.name, round_number, output, workflow.now())
+        self._publish()
+        workflow.logger.info("%s round %d waits for human input", task.name, round_number)
+        self._send(
+            self._webhooks.human_input,
+            "human_input_requested",
+            execution_id=self._run.kickoff_id,
+            task_id=task.name,
+            round=round_number,
+            task_output=output,
+            resume_url=self._run.resume_url,
+        )
+
+    def _continue_as_new_if_suggested(self) -> None:
+        """Between rounds of a long review loop, hand the run over to a fresh history when
+        workflows/continuation.py says so."""
+        if not should_continue(self._run, self._outbox):
+            return
+        continuation = continuation_input(self._run, self._record, self._webhooks, self._outbox)
+        if continuation is None or not workflow.patched(CONTINUE_AS_NEW_PATCH):
+            return
+        self._publish()  # the closed run, whose search attributes the next copies, reads RUNNING
+        info = workflow.info()
+        workflow.logger.info(
+            "run %s continues as new after %d history events (continuation %d)",
+            self._run.kickoff_id,
+            info.get_current_history_length(),
+            self._record.continued + 1,
+        )
+        workflow.continue_as_new(continuation)
+
+    # ------------------------------------------------------------ webhooks
+
+    def _emit_steps(self, task: TaskSpec, result: TaskResult) -> None:
+        for step in result.steps:
+            self._send(self._webhooks.step, "agent_step", task_id=task.name, **step.model_dump())
+
+    def _emit_task_completed(self, task: TaskSpec) -> None:
+        self._send(
+            self._webhooks.task,
+            "task_completed",
+            task_id=task.name,
+            name=task.name,
+            description=task.description,
+            expected_output=task.expected_output,
+            agent=task.agent,
+            output=self._record.progress_of(task.name).output,
+        )
+
+    def _send(self, target: WebhookTarget | None, event: str, **fields: Any) -> None:
+        body = {"event": event, "kickoff_id": self._run.kickoff_id, "meta": self._run.meta}
+        self._outbox.send(target, event, body | fields)
+
+    def _replace_webhooks(self, signal: ResumeSignal) -> None:
+        """URLs given at resume replace the kickoff's; those not given stay as they were."""
+        updates: dict[str, WebhookTarget] = {}
+        for field, name in URL_FIELDS.items():
+            if signal.webhooks is not None and (sealed := getattr(signal.webhooks, name)):
+                updates[name] = sealed
+            if url := getattr(signal, field):
+                updates[name] = WebhookTarget(url=url)
+        if updates:
+            self._webhooks = self._webhooks.model_copy(update=updates)
+
+    # ------------------------------------------------------------ how a run ends
+
+    def _finish(self) -> None:
+        record = self._record
+        record.finish()
+        self._publish()
+        workflow.logger.info("run %s succeeded", self._run.kickoff_id)
+        self._send(
+            self._webhooks.crew,
+            "crew_completed",
+            result=record.result,
+            token_usage=record.token_usage.model_dump(),
+        )
+
+    async def _stop(self) -> None:
+        self._record.stop()
+        self._publish()
+        workflow.logger.info("run %s stopped", self._run.kickoff_id)
+        await self._outbox.drain()
+
+    async def _fail(self, error: str) -> NoReturn:
+        self._record.fail(error)
+        self._publish()
+        workflow.logger.warning("run %s failed: %s", self._run.kickoff_id, error)
+        self._send(self._webhooks.crew, "crew_failed", error=error)
+        await self._outbox.drain()
+        raise ApplicationError(error, type="CrewRunFailed", non_retryable=True)
+
+    def _publish(self) -> None:
+        """Mirror state into search attributes (only when it changed) and current details.
+        Called where the run is about to wait, so a round costs at most one upsert."""
+        record = self._record
+        pending_task = record.pending.task_id if record.pending else None
+        published = (record.state.value, pending_task)
+        if published != self._published:
+            self._published = published
+            workflow.upsert_search_attributes(
+                [
+                    sa.CREW_STATE.value_set(record.state.value),
+                    sa.PENDING_TASK_ID.value_set(pending_task)
+                    if pending_task
+                    else sa.PENDING_TASK_ID.value_unset(),
+                ]
+            )
+        workflow.set_current_details(current_details(record, self._run.resume_url))
+
+    # ------------------------------------------------------------ handlers
 
     @workflow.signal(name="resume")
     def resume(self, payload: Any = None, *extra: Any) -> None:
@@ -162,206 +348,6 @@ class CrewRunWorkflow:
     def events(self, after: str | None = None) -> EventsPage:
         """The run's events after the one with this id (all of them without one)."""
         return self._record.events_after(after)
-
-    async def _run_task(self, task: TaskSpec) -> None:
-        while True:
-            round_number = self._record.start_round(task.name)
-            result = await self._execute(task, round_number)
-            self._record.record_output(task.name, round_number, result)
-            self._emit_steps(task, result)
-            if not task.human_input:
-                break
-            self._await_review(task, round_number, result.output)
-            await workflow.wait_condition(lambda: self._decision is not None)
-            decision, self._decision = self._decision, None
-            assert decision is not None
-            if decision.is_approve:
-                break
-            if round_number >= task.max_review_rounds:
-                raise ReviewLimitReached(
-                    f"task {task.name!r} was rejected {round_number} times, its "
-                    f"max_review_rounds; the run stops here"
-                )
-            self._continue_as_new_if_suggested()
-        self._record.complete_task(task.name)
-        self._emit_task_completed(task)
-
-    def _continue_as_new_if_suggested(self) -> None:
-        """Between rounds of a long review loop, hand the run over to a fresh history when
-        the server suggests it: preferably with no webhook under way, but past
-        force_continue_after_events with the undelivered ones, which the continuation
-        sends again with the same webhook-id (a receiver that stays down must not let the
-        history reach Temporal's limit of 51,200 events)."""
-        info = workflow.info()
-        if not info.is_continue_as_new_suggested():
-            return
-        forced = info.get_current_history_length() >= self._run.force_continue_after_events
-        if not (self._outbox.idle() or forced):
-            return
-        continuation = self._continuation()
-        if continuation is None or not workflow.patched(CONTINUE_AS_NEW_PATCH):
-            return
-        self._publish()  # the closed run, whose search attributes the next copies, reads RUNNING
-        workflow.logger.info(
-            "run %s continues as new after %d history events (continuation %d)",
-            self._run.kickoff_id,
-            info.get_current_history_length(),
-            self._record.continued + 1,
-        )
-        workflow.continue_as_new(continuation)
-
-    def _continuation(self) -> CrewRunInput | None:
-        """The next run's input, trimmed until it fits the budget; None if it cannot."""
-        for limits in CARRY_LEVELS:
-            carried = self._record.carry(
-                self._webhooks, self._outbox.gone, self._outbox.undelivered(), limits
-            )
-            continuation = self._run.model_copy(update={"carried": carried})
-            if len(continuation.model_dump_json().encode()) <= CARRY_BUDGET_BYTES:
-                return continuation
-        workflow.logger.warning(
-            "run %s cannot continue as new: its state does not fit in %d bytes",
-            self._run.kickoff_id,
-            CARRY_BUDGET_BYTES,
-        )
-        return None
-
-    async def _execute(self, task: TaskSpec, round_number: int) -> TaskResult:
-        record = self._record
-        progress = record.progress_of(task.name)
-        task_input = ExecuteTaskInput(
-            kickoff_id=self._run.kickoff_id,
-            crew_name=self._run.crew.name,
-            task=task,
-            agent=self._run.crew.agents[task.agent],
-            inputs=self._run.inputs,
-            context=record.context_for(task),
-            notes=list(record.notes),
-            feedback=record.feedback_for(task.name),
-            previous_output=progress.output if round_number > 1 else None,
-            round=round_number,
-        )
-        workflow.logger.info("running %s round %d", task.name, round_number)
-        executor = executor_for(task, task_input.agent)
-        if executor == "offline":
-            # The offline executor is quick: as a local activity it runs inside the workflow
-            # task that asked for it, saving two server hops per round while keeping its
-            # retry policy (the result is a marker in history). Search attributes are
-            # published when the run next waits, not before this short step.
-            return await workflow.execute_local_activity_method(
-                TaskActivities.execute_task,
-                task_input,
-                start_to_close_timeout=TASK_TIMEOUT,
-                retry_policy=TASK_RETRY,
-            )
-        # A model call or user code may take minutes: a regular activity (the model call
-        # heartbeats; user code gets a timeout instead).
-        self._publish()
-        is_model = executor == "llm"
-        return await workflow.execute_activity_method(
-            TaskActivities.execute_task,
-            task_input,
-            start_to_close_timeout=MODEL_CALL_TIMEOUT,
-            heartbeat_timeout=timedelta(seconds=self._run.heartbeat_timeout_seconds),
-            retry_policy=MODEL_RETRY if is_model else PYTHON_RETRY,
-        )
-
-    def _await_review(self, task: TaskSpec, round_number: int, output: str) -> None:
-        self._record.await_review(task.name, round_number, output, workflow.now())
-        self._publish()
-        workflow.logger.info("%s round %d waits for human input", task.name, round_number)
-        self._send(
-            self._webhooks.human_input,
-            "human_input_requested",
-            execution_id=self._run.kickoff_id,
-            task_id=task.name,
-            round=round_number,
-            task_output=output,
-            resume_url=self._run.resume_url,
-        )
-
-    def _emit_steps(self, task: TaskSpec, result: TaskResult) -> None:
-        for step in result.steps:
-            self._send(self._webhooks.step, "agent_step", task_id=task.name, **step.model_dump())
-
-    def _emit_task_completed(self, task: TaskSpec) -> None:
-        self._send(
-            self._webhooks.task,
-            "task_completed",
-            task_id=task.name,
-            name=task.name,
-            description=task.description,
-            expected_output=task.expected_output,
-            agent=task.agent,
-            output=self._record.progress_of(task.name).output,
-        )
-
-    def _finish(self) -> None:
-        record = self._record
-        record.finish()
-        self._publish()
-        workflow.logger.info("run %s succeeded", self._run.kickoff_id)
-        self._send(
-            self._webhooks.crew,
-            "crew_completed",
-            result=record.result,
-            token_usage=record.token_usage.model_dump(),
-        )
-
-    async def _stop(self) -> None:
-        self._record.stop()
-        self._publish()
-        workflow.logger.info("run %s stopped", self._run.kickoff_id)
-        await self._outbox.drain()
-
-    async def _fail(self, error: str) -> StatusDocument:
-        self._record.fail(error)
-        self._publish()
-        workflow.logger.warning("run %s failed: %s", self._run.kickoff_id, error)
-        self._send(self._webhooks.crew, "crew_failed", error=error)
-        await self._outbox.drain()
-        raise ApplicationError(error, type="CrewRunFailed", non_retryable=True)
-
-    def _send(self, target: WebhookTarget | None, event: str, **fields: Any) -> None:
-        body = {"event": event, "kickoff_id": self._run.kickoff_id, "meta": self._run.meta}
-        self._outbox.send(target, event, body | fields)
-
-    def _replace_webhooks(self, signal: ResumeSignal) -> None:
-        """URLs given at resume replace the kickoff's; those not given stay as they were."""
-        updates: dict[str, WebhookTarget] = {}
-        if signal.webhooks is not None:
-            updates |= {
-                name: target
-                for name in ("task", "step", "crew")
-                if (target := getattr(signal.webhooks, name)) is not None
-            }
-        for name, url in (
-            ("task", signal.taskWebhookUrl),
-            ("step", signal.stepWebhookUrl),
-            ("crew", signal.crewWebhookUrl),
-        ):
-            if url:
-                updates[name] = WebhookTarget(url=url)
-        if updates:
-            self._webhooks = self._webhooks.model_copy(update=updates)
-
-    def _publish(self) -> None:
-        """Mirror state into search attributes (only when it changed) and current details.
-        Called where the run is about to wait, so a round costs at most one upsert."""
-        record = self._record
-        pending_task = record.pending.task_id if record.pending else None
-        published = (record.state.value, pending_task)
-        if published != self._published:
-            self._published = published
-            workflow.upsert_search_attributes(
-                [
-                    sa.CREW_STATE.value_set(record.state.value),
-                    sa.PENDING_TASK_ID.value_set(pending_task)
-                    if pending_task
-                    else sa.PENDING_TASK_ID.value_unset(),
-                ]
-            )
-        workflow.set_current_details(current_details(record, self._run.resume_url))
 
 
 def validation_summary(err: ValidationError) -> str:

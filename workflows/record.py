@@ -3,11 +3,8 @@ Pure bookkeeping; the workflow decides, this remembers."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio import workflow
 
@@ -16,10 +13,8 @@ with workflow.unsafe.imports_passed_through():
         CarriedRun,
         ContextItem,
         CrewRunInput,
-        DeliverWebhookInput,
         ResumeSignal,
         TaskResult,
-        WebhookTargets,
     )
     from crew_hitl.contracts.status import (
         TERMINAL_STATES,
@@ -45,61 +40,6 @@ with workflow.unsafe.imports_passed_through():
 
 # A flood of resumes a run cannot apply must not grow its state (and /status) without end.
 MAX_IGNORED = 100
-T = TypeVar("T")
-EXCERPT_CHARS = 300
-
-
-@dataclass(frozen=True)
-class CarryLimits:
-    """How much of the logs that only grow a continuation carries."""
-
-    events: int
-    event_bytes: int
-    deliveries: int
-    audit: int
-    output_bytes: int
-    full_feedback_rounds: int | None
-
-
-# Tried in order until the continuation's input fits in CARRY_BUDGET_BYTES, well under
-# Temporal's 2 MB payload limit. Rows of deliveries still under way are always carried.
-CARRY_LEVELS = (
-    CarryLimits(200, 256 * 1024, 200, 500, 256 * 1024, None),
-    CarryLimits(20, 32 * 1024, 20, 100, 64 * 1024, 50),
-    CarryLimits(0, 0, 0, 20, 0, 10),
-)
-CARRY_BUDGET_BYTES = 1536 * 1024
-
-
-def trimmed_progress(
-    progress: TaskProgress, output_bytes: int, full_feedback_rounds: int | None
-) -> TaskProgress:
-    """A task's progress with only its latest outputs (within the budget) in full, and with
-    full_feedback_rounds set, only the latest feedback in full; the rest as excerpts."""
-    copy = progress.model_copy(deep=True)
-    reviews = copy.rounds
-    full = latest_within(reviews, lambda r: len(r.output.encode()), output_bytes)
-    for review in reviews[: len(reviews) - full]:
-        review.output = shortened(review.output)
-    if full_feedback_rounds is not None:
-        for review in reviews[: max(0, len(reviews) - full_feedback_rounds)]:
-            review.feedback = shortened(review.feedback) if review.feedback else review.feedback
-    return copy
-
-
-def shortened(text: str) -> str:
-    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + " [...]"
-
-
-def latest_within(items: Sequence[T], size: Callable[[T], int], budget: int) -> int:
-    """How many of the latest items fit in the budget (at least one, when there is one)."""
-    count, total = 0, 0
-    for item in reversed(items):
-        total += size(item)
-        if count and total > budget:
-            break
-        count += 1
-    return count
 
 
 class RunRecord:
@@ -135,41 +75,6 @@ class RunRecord:
         self.last_executed = carried.last_executed
         self.token_usage = carried.token_usage
         self.continued = carried.continued
-
-    def carry(
-        self,
-        webhooks: WebhookTargets,
-        gone_urls: set[str],
-        undelivered: list[DeliverWebhookInput],
-        limits: CarryLimits,
-    ) -> CarriedRun:
-        """The state a continuation starts from, trimmed to the given limits."""
-        per_task = limits.output_bytes // max(1, len(self.tasks))
-        tasks = [
-            trimmed_progress(t, per_task, limits.full_feedback_rounds) for t in self.tasks.values()
-        ]
-        events = self.events[len(self.events) - min(limits.events, len(self.events)) :]
-        kept = latest_within(
-            events, lambda e: len(json.dumps(e.data, default=str).encode()), limits.event_bytes
-        )
-        latest = {d.webhook_id for d in self.deliveries[len(self.deliveries) - limits.deliveries :]}
-        return CarriedRun(
-            tasks=tasks,
-            current_task=self.current_task,
-            notes=self.notes,
-            audit=self.audit[len(self.audit) - min(limits.audit, len(self.audit)) :],
-            deliveries=[
-                d for d in self.deliveries if d.webhook_id in latest or d.state == "pending"
-            ],
-            events=events[len(events) - kept :] if limits.events else [],
-            version=self.version + 1,
-            last_executed=self.last_executed,
-            token_usage=self.token_usage,
-            webhooks=webhooks,
-            gone_urls=sorted(gone_urls),
-            undelivered=undelivered,
-            continued=self.continued + 1,
-        )
 
     def touch(self) -> None:
         """Something a client can see changed: long-polls and event streams wake up."""

@@ -38,6 +38,11 @@ class WebhookTargets(BaseModel):
     crew: WebhookTarget | None = None
 
 
+# The deployed-crew API's URL fields (kickoff, resume, the resume signal) and the target each
+# one sets.
+URL_FIELDS = {"taskWebhookUrl": "task", "stepWebhookUrl": "step", "crewWebhookUrl": "crew"}
+
+
 DEFAULT_RETRY_SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
 
 

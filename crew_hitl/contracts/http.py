@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from crew_hitl.contracts.history import URL_FIELDS
 from crew_hitl.contracts.values import FreeJson, HttpUrl, Strict, UnicodeText
 
 
@@ -34,6 +35,10 @@ class WebhookUrls(Strict):
     taskWebhookUrl: HttpUrl | None = None  # noqa: N815 - the deployed-crew API's names
     stepWebhookUrl: HttpUrl | None = None  # noqa: N815
     crewWebhookUrl: HttpUrl | None = None  # noqa: N815
+
+    def webhook_urls(self) -> dict[str, str]:
+        """The URL fields given, by field name (the names of URL_FIELDS)."""
+        return {name: str(url) for name in URL_FIELDS if (url := getattr(self, name)) is not None}
 
 
 class KickoffRequest(WebhookUrls):

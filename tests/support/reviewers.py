@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from crew_hitl.settings import Settings
-from flow import state_is, wait_status
 from runner.stack import Stack, on_free_ports
+from support.flow import state_is, wait_status
 
 ALICE = "tok-alice-3f9a61"
 BOB = "tok-bob-81c2d7"

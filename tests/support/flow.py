@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from receiver import Received, WebhookReceiver
+from support.receiver import Received, WebhookReceiver
 
 WEBHOOK_TOKEN = "hook-secret-9d2e"
 

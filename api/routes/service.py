@@ -1,0 +1,47 @@
+"""GET / and /health (no token), GET /inputs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.crews import crew_named
+from api.dependencies import AppSettings, Caller, Crews, Gateway
+from api.errors import error_responses
+from api.failures import TemporalUnavailable
+from crew_hitl.contracts.http import HealthAnswer, InputsResponse
+
+router = APIRouter()
+
+
+@router.get("/")
+async def root() -> dict[str, str]:
+    return {"status": "healthy"}
+
+
+@router.get("/health", responses={200: {"model": HealthAnswer}, 503: {"model": HealthAnswer}})
+async def health(gateway: Gateway, settings: AppSettings) -> JSONResponse:
+    """200 only when Temporal answers and a worker polls the task queue; else 503 naming the
+    missing part."""
+    try:
+        pollers = await gateway.workers_polling()
+    except TemporalUnavailable as err:
+        message = f"Temporal at {settings.temporal_address} does not answer: {err.message}"
+        answer = HealthAnswer(status="unhealthy", temporal="down", message=message)
+    else:
+        if pollers:
+            answer = HealthAnswer(status="healthy", temporal="up", workers=pollers)
+        else:
+            message = f"no worker polls the task queue {settings.task_queue!r}"
+            answer = HealthAnswer(
+                status="unhealthy", temporal="up", worker="missing", message=message
+            )
+    status_code = 200 if answer.status == "healthy" else 503
+    return JSONResponse(answer.model_dump(exclude_none=True), status_code=status_code)
+
+
+@router.get("/inputs", responses=error_responses(401, 404, 422))
+async def inputs(
+    crews: Crews, settings: AppSettings, _: Caller, crew: str | None = None
+) -> InputsResponse:
+    return InputsResponse(inputs=crew_named(crews, crew or settings.default_crew).placeholders())

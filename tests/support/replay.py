@@ -1,0 +1,27 @@
+"""Replaying a recorded history against today's CrewRunWorkflow.
+
+`tests/histories/` holds histories recorded from real runs (see tests/test_replay.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from support.constants import TESTS
+from worker import STRICT_WORKFLOW_RUNNER
+from workflows.crew_run import CrewRunWorkflow
+
+HISTORIES = TESTS / "histories"
+
+
+def replay(history_json: str, workflow_id: str) -> None:
+    history = WorkflowHistory.from_json(workflow_id, history_json)
+    replayer = Replayer(
+        workflows=[CrewRunWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=STRICT_WORKFLOW_RUNNER,
+    )
+    asyncio.run(replayer.replay_workflow(history))
