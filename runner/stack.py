@@ -126,8 +126,12 @@ class Stack:
         settings: Settings,
         log_dir: Path | None = None,
         temporal_args: list[str] | None = None,
+        throwaway: bool = False,
     ) -> None:
+        """`throwaway`: the data dir is discarded after stop (tests), so the dev server is
+        killed instead of shut down cleanly, which takes it about a second."""
         self.settings = settings
+        self.throwaway = throwaway
         self.log_dir = log_dir
         self.temporal_args = temporal_args or []
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -195,7 +199,7 @@ class Stack:
     def stop(self) -> None:
         """The API and the workers together (they shut down independently), then Temporal."""
         self._stop_together([name for name in self.processes if name != "temporal"])
-        self._stop_together(["temporal"])
+        self._stop_together(["temporal"], signal.SIGKILL if self.throwaway else signal.SIGTERM)
 
     def _stop_together(
         self, names: list[str], sig: int = signal.SIGTERM, timeout: float = 15

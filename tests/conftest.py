@@ -56,7 +56,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, model_server: ModelServer
 @pytest.fixture(scope="session")
 def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     let_workers_import_test_functions()
-    running = Stack(settings, log_dir=tmp_path_factory.mktemp("logs"))
+    running = Stack(settings, log_dir=tmp_path_factory.mktemp("logs"), throwaway=True)
     try:
         running.start()
         yield running
@@ -87,5 +87,7 @@ def own_stack(
     temporal_args = changes.pop("temporal_args", [])
     mine = on_free_ports(settings, tmp_path / "data").model_copy(update=changes)
     let_workers_import_test_functions()
-    with Stack(mine, log_dir=tmp_path / "logs", temporal_args=temporal_args) as running:
+    with Stack(
+        mine, log_dir=tmp_path / "logs", temporal_args=temporal_args, throwaway=True
+    ) as running:
         yield running

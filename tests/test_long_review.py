@@ -81,6 +81,9 @@ def run_ids(stack: Stack, kickoff_id: str) -> list[dict]:
     )
 
 
+# The same paths run in process in test_workflow_continue_as_new.py (seconds, in make test);
+# these drive them through the real server, API and CLI.
+@pytest.mark.slow
 @pytest.mark.parametrize("own_stack", [EARLY], indirect=True)
 def test_a_review_loop_continues_as_new_and_keeps_everything(own_stack, receiver):
     rejects = 12
@@ -129,6 +132,7 @@ FORCED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("own_stack", [FORCED], indirect=True)
 def test_a_receiver_that_stays_down_does_not_stop_the_continuation(own_stack):
     """Past force_continue_after_events the run continues with its deliveries under way;

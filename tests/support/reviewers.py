@@ -21,7 +21,7 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 def reviewer_stack(settings: Settings, tmp: Path) -> Stack:
     """A stack whose API knows alice and bob; use it with `with` (it starts and stops)."""
     named = settings.model_copy(update={"api_token": f"alice:{ALICE},bob:{BOB}"})
-    return Stack(on_free_ports(named, tmp / "data"), log_dir=tmp / "logs")
+    return Stack(on_free_ports(named, tmp / "data"), log_dir=tmp / "logs", throwaway=True)
 
 
 def api_client(stack: Stack, token: str = ALICE, timeout: float = 15) -> httpx.Client:
