@@ -13,12 +13,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.crewai_executor import prepare_environment
 from activities.signing import parse_secrets
 from activities.tasks import TaskActivities
 from activities.webhooks import WebhookActivities
 from crew_hitl.logs import configure_logging
 from crew_hitl.secrets import SecretBox, load_or_create_key
 from crew_hitl.settings import Settings
+from crew_hitl.spec import CrewRegistry
 from workflows.crew_run import CrewRunWorkflow
 
 log = logging.getLogger("crew_hitl.worker")
@@ -51,7 +53,7 @@ def build_worker(
 ) -> Worker:
     box = SecretBox(load_or_create_key(settings.secret_key, settings.data_dir))
     webhooks = WebhookActivities(box, http, parse_secrets(settings.webhook_secret))
-    tasks = TaskActivities(settings, models)
+    tasks = TaskActivities(settings, models, load_crews(settings))
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -59,6 +61,18 @@ def build_worker(
         workflow_runner=WORKFLOW_RUNNER,
         activities=[tasks.execute_task, webhooks.deliver_webhook],
     )
+
+
+def load_crews(settings: Settings) -> CrewRegistry:
+    """The crews this worker will run code for (YAML and source only: CrewAI itself is
+    imported when a run first needs a CrewAI project)."""
+    crews = CrewRegistry.load(settings.crews_dir)
+    for name, error in crews.errors.items():
+        log.error("crew %s not loaded: %s", name, error)
+    if crews.projects:
+        prepare_environment(settings)
+        log.info("CrewAI projects: %s", ", ".join(sorted(crews.projects)))
+    return crews
 
 
 async def serve(settings: Settings) -> None:

@@ -43,11 +43,12 @@ def last_line(err: BaseException) -> str:
     return traceback.format_exception_only(type(err), err)[-1].strip()
 
 
-def as_output(value: Any, spec: str) -> str:
+def as_output(value: Any, spec: str) -> tuple[str, dict[str, Any] | None]:
+    """The output as text, and as JSON when the function returned a pydantic model."""
     if isinstance(value, str):
-        return value
+        return value, None
     if isinstance(value, BaseModel):
-        return value.model_dump_json()
+        return value.model_dump_json(), value.model_dump(mode="json")
     raise ApplicationError(
         f"{spec} returned {type(value).__name__}; return a str or a pydantic model",
         type="PythonExecutorUnavailable",
@@ -65,6 +66,6 @@ async def run_python(spec: str, task_input: ExecuteTaskInput) -> TaskResult:
     except Exception as err:
         # Retried by the activity's policy; the last line reaches /status if it never works.
         raise ApplicationError(last_line(err), type=f"Python{type(err).__name__}") from err
-    output = as_output(value, spec)
+    output, structured = as_output(value, spec)
     step = AgentStep(prompt=spec, thought=f"called {spec}", result=output)
-    return TaskResult(output=output, steps=[step])
+    return TaskResult(output=output, steps=[step], output_json=structured)

@@ -1,5 +1,6 @@
 """The execute_task activity: runs one task round through the executor its task or agent
-names (offline, llm, or python:package.module:function)."""
+names (offline, llm, python:package.module:function, or crewai for a CrewAI project), after
+checking that this worker's own crews declare it."""
 
 from __future__ import annotations
 
@@ -7,19 +8,30 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.crewai_executor import CrewAIExecutor
+from activities.declared import check_declared
 from activities.llm import run_llm
 from activities.offline import run_offline
 from activities.python_executor import run_python
 from crew_hitl.contracts.history import ExecuteTaskInput, TaskResult
 from crew_hitl.settings import Settings
-from crew_hitl.spec import executor_for
+from crew_hitl.spec import CrewRegistry, executor_for
 
 # Error types a retry cannot mend.
-FINAL_ERRORS = ["UnknownExecutor", "ModelRefused", "OutputTooLarge", "PythonExecutorUnavailable"]
+FINAL_ERRORS = [
+    "UnknownExecutor",
+    "ModelRefused",
+    "OutputTooLarge",
+    "PythonExecutorUnavailable",
+    "NotDeclared",
+    "CrewUnavailable",
+]
 
 
 class TaskActivities:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, crews: CrewRegistry) -> None:
+        self._crews = crews
+        self._crewai = CrewAIExecutor(crews.projects, settings)
         self._base_url, self._api_key = settings.model_endpoint()
         self._timeout = settings.llm_timeout
         self._max_output = settings.max_output_bytes
@@ -39,6 +51,7 @@ class TaskActivities:
         return result
 
     async def _run(self, task_input: ExecuteTaskInput) -> TaskResult:
+        check_declared(task_input, self._crews)
         name = executor_for(task_input.task, task_input.agent)
         activity.logger.info(
             "executing task %s round %d with the %s executor",
@@ -54,6 +67,8 @@ class TaskActivities:
             )
         if name.startswith("python:"):
             return await run_python(name, task_input)
+        if name == "crewai":
+            return await self._crewai.run(task_input)
         raise ApplicationError(
             f"unknown executor {name!r} for task {task_input.task.name!r}",
             type="UnknownExecutor",

@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from crew_hitl.projects import (
+    EXTRA,
+    CrewAIProject,
+    ProjectError,
+    crewai_installed,
+    find_project,
+    read_crew_class,
+)
+
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_MAX_REVIEW_ROUNDS = 10
-KNOWN_EXECUTORS = ("offline", "llm", "python:package.module:function")
+KNOWN_EXECUTORS = ("offline", "llm", "python:package.module:function", "crewai")
 PYTHON_EXECUTOR = re.compile(r"^python:[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 def known_executor(value: str | None) -> str | None:
-    if value is None or value in ("offline", "llm") or PYTHON_EXECUTOR.match(value):
+    if value is None or value in ("offline", "llm", "crewai") or PYTHON_EXECUTOR.match(value):
         return value
     raise ValueError(f"unknown executor {value!r} (known: {', '.join(KNOWN_EXECUTORS)})")
 
@@ -62,6 +72,8 @@ class CrewSpec(BaseModel):
     name: str
     agents: dict[str, AgentSpec]
     tasks: list[TaskSpec]
+    # "crewai": a CrewAI project's crew.py runs each task (its agents' executor is "crewai").
+    kind: Literal["yaml", "crewai"] = "yaml"
 
     def task(self, task_id: str) -> TaskSpec:
         for task in self.tasks:
@@ -101,7 +113,7 @@ class CrewSpec(BaseModel):
             )
             for task in self.tasks
         ]
-        return CrewSpec(name=self.name, agents=agents, tasks=tasks)
+        return self.model_copy(update={"agents": agents, "tasks": tasks})
 
     def _texts(self) -> list[str]:
         texts = [t for task in self.tasks for t in (task.description, task.expected_output)]
@@ -155,7 +167,40 @@ def _stripped(definition: Any) -> dict[str, Any]:
 
 
 def load_crew(name: str, crew_dir: Path) -> CrewSpec:
+    project = find_project(crew_dir)
+    if project is not None:
+        return load_project(name, project)
     config = _config_dir(crew_dir)
+    agents, tasks = _definitions(config)
+    _check_references(config, agents, tasks)
+    return CrewSpec(name=name, agents=agents, tasks=tasks)
+
+
+def load_project(name: str, project: CrewAIProject) -> CrewSpec:
+    """A CrewAI project: its YAML as CrewAI reads it, tasks in the order of the class's @task
+    methods (CrewAI's order for a sequential crew), every agent run by CrewAI itself."""
+    try:
+        crew_class = read_crew_class(project.crew_py)
+    except ProjectError as err:
+        raise CrewLoadError(str(err)) from None
+    config = project.config_dir
+    agents, tasks = _definitions(config)
+    undefined = [task.name for task in tasks if task.name not in crew_class.tasks]
+    if undefined:
+        raise CrewLoadError(
+            f"{project.crew_py}: tasks.yaml defines {', '.join(map(repr, undefined))}, which "
+            f"class {crew_class.name} has no @task method for"
+        )
+    by_name = {task.name: task for task in tasks}
+    tasks = [by_name[name] for name in crew_class.tasks if name in by_name]
+    agents = {key: agent.model_copy(update={"executor": "crewai"}) for key, agent in agents.items()}
+    _check_references(config, agents, tasks)
+    if not crewai_installed():
+        raise CrewLoadError(f"{project.crew_py}: a CrewAI project needs the crewai extra ({EXTRA})")
+    return CrewSpec(name=name, agents=agents, tasks=tasks, kind="crewai")
+
+
+def _definitions(config: Path) -> tuple[dict[str, AgentSpec], list[TaskSpec]]:
     agents_raw = _read_yaml(config / "agents.yaml")
     tasks_raw = _read_yaml(config / "tasks.yaml")
     try:
@@ -163,8 +208,7 @@ def load_crew(name: str, crew_dir: Path) -> CrewSpec:
         tasks = [TaskSpec(name=key, **_stripped(val)) for key, val in tasks_raw.items()]
     except (ValidationError, TypeError) as err:
         raise CrewLoadError(f"{config}: {err}") from err
-    _check_references(config, agents, tasks)
-    return CrewSpec(name=name, agents=agents, tasks=tasks)
+    return agents, tasks
 
 
 def _check_references(config: Path, agents: dict[str, AgentSpec], tasks: list[TaskSpec]) -> None:
@@ -185,20 +229,25 @@ def _check_references(config: Path, agents: dict[str, AgentSpec], tasks: list[Ta
         known.add(task.name)
 
 
-class CrewRegistry(BaseModel):
-    """Every crew found under the crews dir; a broken one is kept as an error, not fatal."""
+@dataclass
+class CrewRegistry:
+    """Every crew found under the crews dir; a broken one is kept as an error, not fatal.
+    `projects` holds where each CrewAI project's code is (for the worker)."""
 
-    crews: dict[str, CrewSpec] = {}
-    errors: dict[str, str] = {}
+    crews: dict[str, CrewSpec] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    projects: dict[str, CrewAIProject] = field(default_factory=dict)
 
     @classmethod
     def load(cls, crews_dir: Path) -> CrewRegistry:
         registry = cls()
-        if (crews_dir / "config" / "tasks.yaml").exists() or (crews_dir / "tasks.yaml").exists():
+        if is_crew_dir(crews_dir):
             candidates = [crews_dir]
         else:
             candidates = (
-                sorted(p for p in crews_dir.iterdir() if p.is_dir()) if crews_dir.is_dir() else []
+                sorted(p for p in crews_dir.iterdir() if p.is_dir() and p.name[0] not in "._")
+                if crews_dir.is_dir()
+                else []
             )
         for crew_dir in candidates:
             name = crew_dir.name
@@ -206,4 +255,13 @@ class CrewRegistry(BaseModel):
                 registry.crews[name] = load_crew(name, crew_dir)
             except CrewLoadError as err:
                 registry.errors[name] = str(err)
+                continue
+            if (project := find_project(crew_dir)) is not None:
+                registry.projects[name] = project
         return registry
+
+
+def is_crew_dir(path: Path) -> bool:
+    """A crew itself rather than a folder of crews."""
+    has_tasks = (path / "config" / "tasks.yaml").exists() or (path / "tasks.yaml").exists()
+    return has_tasks or find_project(path) is not None

@@ -17,6 +17,11 @@ def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
+def task_summary(description: str) -> str:
+    """A task's summary as CrewAI's TaskOutput gives it: the description's first ten words."""
+    return " ".join(description.split()[:10]) + "..."
+
+
 def shortened(text: str, limit: int = 300) -> str:
     """The text's first `limit` characters, marked as cut when it was longer."""
     return text if len(text) <= limit else text[:limit] + " [...]"

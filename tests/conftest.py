@@ -3,6 +3,7 @@ webhook receiver on loopback."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +57,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory, model_server: ModelServer
 @pytest.fixture(scope="session")
 def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     let_workers_import_test_functions()
+    # Where the CrewAI projects' tools leave their side effects (the worker inherits these).
+    tools = tmp_path_factory.mktemp("tools")
+    os.environ["CREW_NOTES_FILE"] = str(tools / "notes.md")
+    os.environ["TRIP_TOOL_LOG"] = str(tools / "trip.log")
     running = Stack(settings, log_dir=tmp_path_factory.mktemp("logs"), throwaway=True)
     try:
         running.start()

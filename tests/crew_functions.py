@@ -46,3 +46,10 @@ def slow_draft(ctx: TaskContext) -> str:
     """Takes a few seconds: long enough to kill the worker running it."""
     time.sleep(float(ctx.inputs.get("seconds", 3)))
     return f"Slow draft on {ctx.inputs['subject']} (round {ctx.round}, pid {os.getpid()})"
+
+
+def undeclared_side_effect(ctx: TaskContext) -> str:
+    """Declared by no crew: a worker must never call it (it would leave a marker file)."""
+    with open(ctx.inputs["marker"], "w", encoding="utf-8") as marker:
+        marker.write("called")
+    return "should not run"

@@ -75,3 +75,60 @@ def test_a_crewai_project_config_dir_is_found(tmp_path):
     write_crew(tmp_path / "proj" / "config", "a:\n  role: r\n", "t1:\n  agent: a\n")
     registry = CrewRegistry.load(tmp_path)
     assert [t.name for t in registry.crews["proj"].tasks] == ["t1"]
+
+
+CREW_PY = """
+from crewai import Agent, Crew, Task
+from crewai.project import CrewBase, agent, crew, task
+
+
+@CrewBase
+class Writers:
+    @agent
+    def writer(self) -> Agent: ...
+
+    @task
+    def draft_task(self) -> Task: ...
+
+    @task
+    def polish_task(self) -> Task: ...
+
+    @crew
+    def crew(self) -> Crew: ...
+"""
+AGENTS = "writer:\n  role: Writer of {subject}\n  llm: openai/gpt-4o-mini\n"
+TASKS = (
+    "polish_task:\n  description: Polish.\n  agent: writer\n"
+    "draft_task:\n  description: Draft on {subject}.\n  agent: writer\n  human_input: true\n"
+)
+
+
+def write_project(base: Path, crew_py: str = CREW_PY, tasks: str = TASKS) -> Path:
+    write_crew(base / "config", AGENTS, tasks)
+    (base / "crew.py").write_text(crew_py)
+    return base
+
+
+def test_a_crewai_project_loads_in_its_class_order_with_crewai_as_executor(tmp_path):
+    crew = load_crew("writers", write_project(tmp_path / "writers"))
+    assert crew.kind == "crewai"
+    assert [t.name for t in crew.tasks] == ["draft_task", "polish_task"]
+    assert crew.tasks[0].human_input is True
+    assert crew.agents["writer"].executor == "crewai"
+    assert crew.placeholders() == ["subject"]
+
+
+def test_a_crew_py_without_a_crewbase_class_is_refused_naming_the_file(tmp_path):
+    base = write_project(tmp_path / "plain", CREW_PY.replace("@CrewBase\n", ""))
+    with pytest.raises(CrewLoadError, match=r"plain/crew\.py: expected one class decorated"):
+        load_crew("plain", base)
+
+
+def test_a_task_the_class_does_not_define_is_refused_and_the_others_load(tmp_path):
+    write_project(tmp_path / "extra", tasks=TASKS + "review_task:\n  agent: writer\n")
+    write_project(tmp_path / "fine")
+    registry = CrewRegistry.load(tmp_path)
+    assert "'review_task'" in registry.errors["extra"]
+    assert "no @task method" in registry.errors["extra"]
+    assert list(registry.crews) == ["fine"]
+    assert registry.projects["fine"].crew_py == (tmp_path / "fine" / "crew.py").resolve()

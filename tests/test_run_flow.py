@@ -107,7 +107,12 @@ def test_reject_reruns_with_feedback_then_approve_completes_the_crew(api, receiv
     assert {r.path for r in completed} == {"/task"}
     by_task = {r.body["task_id"]: r.body for r in completed}
     assert by_task["research_task"]["output"] == research["output"]
-    assert by_task["reporting_task"]["agent"] == "reporting_analyst"
+    # As CrewAI's task webhook has them: the agent's role, the description's summary.
+    assert by_task["reporting_task"]["agent"] == "AI Research Reporting Analyst"
+    assert by_task["reporting_task"]["summary"] == (
+        "Review the context you got and expand each topic into..."
+    )
+    assert by_task["reporting_task"]["output_json"] is None
     assert by_task["reporting_task"]["expected_output"].startswith("A fully fledged report")
 
     steps = receiver.wait_for(

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         TaskStatus,
     )
     from crew_hitl.spec import TaskSpec, executor_for
+    from crew_hitl.text import task_summary
 
 from workflows.continuation import continuation_input, should_continue
 from workflows.details import current_details
@@ -208,6 +209,9 @@ class CrewRunWorkflow:
             self._send(self._webhooks.step, "agent_step", task_id=task.name, **step.model_dump())
 
     def _emit_task_completed(self, task: TaskSpec) -> None:
+        """As CrewAI's task webhook reads it (`agent` is the agent's role, `summary` CrewAI's
+        description summary), with `task_id` for the task's key."""
+        progress = self._record.progress_of(task.name)
         self._send(
             self._webhooks.task,
             "task_completed",
@@ -215,8 +219,10 @@ class CrewRunWorkflow:
             name=task.name,
             description=task.description,
             expected_output=task.expected_output,
-            agent=task.agent,
-            output=self._record.progress_of(task.name).output,
+            summary=task_summary(task.description),
+            agent=progress.agent_role or task.agent,
+            output=progress.output,
+            output_json=progress.output_json,
         )
 
     def _send(self, target: WebhookTarget | None, event: str, **fields: Any) -> None:
@@ -245,6 +251,7 @@ class CrewRunWorkflow:
             self._webhooks.crew,
             "crew_completed",
             result=record.result,
+            result_json=record.result_json,
             token_usage=record.token_usage.model_dump(),
         )
 
@@ -258,7 +265,8 @@ class CrewRunWorkflow:
         self._record.fail(error)
         self._publish()
         workflow.logger.warning("run %s failed: %s", self._run.kickoff_id, error)
-        self._send(self._webhooks.crew, "crew_failed", error=error)
+        # `result` is there (null) for receivers that always read it.
+        self._send(self._webhooks.crew, "crew_failed", error=error, result=None)
         await self._outbox.drain()
         raise ApplicationError(error, type="CrewRunFailed", non_retryable=True)
 

@@ -57,6 +57,7 @@ class RunRecord:
         self.version = 0
         self.last_executed: LastExecutedTask | None = None
         self.result: str | None = None
+        self.result_json: dict[str, Any] | None = None
         self.error: str | None = None
         self.token_usage = TokenUsage()
         self.audit: list[AuditEntry] = []
@@ -127,6 +128,8 @@ class RunRecord:
         output = result.output
         progress = self.tasks[task_id]
         progress.output = output
+        progress.output_json = result.output_json
+        progress.agent_role = result.agent_role or self.crew.agents[progress.agent].role or None
         progress.token_usage = progress.token_usage + result.token_usage
         self.token_usage = self.token_usage + result.token_usage
         self.last_executed = LastExecutedTask(task_id=task_id, output=output)
@@ -243,6 +246,8 @@ class RunRecord:
         self.state = RunState.SUCCESS
         self.current_task = None
         self.result = self.last_executed.output if self.last_executed else ""
+        if self.last_executed is not None:
+            self.result_json = self.tasks[self.last_executed.task_id].output_json
         self.touch()
 
     def fail(self, error: str) -> None:
@@ -268,6 +273,7 @@ class RunRecord:
             audit=self.audit,
             deliveries=self.deliveries,
             result=self.result,
+            result_json=self.result_json,
             error=self.error,
             token_usage=self.token_usage,
             version=self.version,

@@ -127,6 +127,10 @@ class TaskResult(BaseModel):
     output: str
     steps: list[AgentStep] = []
     token_usage: TokenUsage = TokenUsage()
+    # The task's structured output (CrewAI's output_json/output_pydantic, a python function's
+    # pydantic model), and the agent's role as the executor reports it.
+    output_json: dict[str, Any] | None = None
+    agent_role: str | None = None
 
 
 class CarriedRun(BaseModel):

@@ -90,6 +90,9 @@ class TaskProgress(BaseModel):
     output: str | None = None
     rounds: list[ReviewRound] = []
     token_usage: TokenUsage = TokenUsage()
+    # The latest round's structured output and the agent's role, as the executor reported them.
+    output_json: dict[str, Any] | None = None
+    agent_role: str | None = None
 
 
 class PendingHumanInput(BaseModel):
@@ -144,6 +147,8 @@ class StatusDocument(BaseModel):
     audit: list[AuditEntry] = []
     deliveries: list[DeliveryRecord] = []
     result: str | None = None
+    # The final task's structured output, when it produced one.
+    result_json: dict[str, Any] | None = None
     error: str | None = None
     token_usage: TokenUsage = TokenUsage()
     version: int = 0

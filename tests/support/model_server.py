@@ -17,6 +17,8 @@ class ModelServer:
     headers: list[dict[str, str]] = field(default_factory=list)
     script: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # (request, answer) for every request answered 200
+    served: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -29,12 +31,24 @@ class ModelServer:
             if self.script:
                 return self.script.pop(0)
             number = len(self.requests)
+        if body.get("tools") and not any(m.get("role") == "tool" for m in body["messages"]):
+            # An agent with tools: first ask for the first tool, then answer with its result.
+            return 200, tool_call(body["tools"][0], number), {}
         content = f"Completion {number} for: {body['messages'][-1]['content'][:60]}"
         return 200, completion(content, prompt=100 + number, completion_tokens=10), {}
 
     def for_subject(self, subject: str) -> list[dict[str, Any]]:
         with self.lock:
             return [r for r in self.requests if subject in json.dumps(r)]
+
+    def tokens_for(self, subject: str) -> int:
+        """Total tokens of the answers to requests that mention `subject`."""
+        with self.lock:
+            return sum(
+                answer["usage"]["total_tokens"]
+                for request, answer in self.served
+                if subject in json.dumps(request)
+            )
 
 
 def completion(content: str, prompt: int = 100, completion_tokens: int = 10) -> dict[str, Any]:
@@ -50,6 +64,25 @@ def completion(content: str, prompt: int = 100, completion_tokens: int = 10) -> 
     }
 
 
+TOOL_ARGUMENT = "bees dance to point at flowers"
+
+
+def tool_call(tool: dict[str, Any], number: int) -> dict[str, Any]:
+    """A completion asking for `tool`, with every parameter of its schema filled in."""
+    function = tool["function"]
+    properties = function.get("parameters", {}).get("properties", {})
+    arguments = {name: TOOL_ARGUMENT for name in properties}
+    call = {
+        "id": f"call_{number}",
+        "type": "function",
+        "function": {"name": function["name"], "arguments": json.dumps(arguments)},
+    }
+    body = completion("", prompt=200 + number, completion_tokens=20)
+    body["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": [call]}
+    body["choices"][0]["finish_reason"] = "tool_calls"
+    return body
+
+
 def start_model_server() -> ModelServer:
     holder: dict[str, ModelServer] = {}
 
@@ -59,7 +92,11 @@ def start_model_server() -> ModelServer:
             model = holder["server"]
             with model.lock:
                 model.headers.append({k.lower(): v for k, v in self.headers.items()})
-            status, body, extra = model.answer(json.loads(raw))
+            request = json.loads(raw)
+            status, body, extra = model.answer(request)
+            if status == 200:
+                with model.lock:
+                    model.served.append((request, body))
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("content-type", "application/json")
