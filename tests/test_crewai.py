@@ -15,6 +15,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from crew_hitl.contracts.history import CrewRunInput
 from crew_hitl.spec import load_crew
 from support import (
+    MODEL_KEY,
+    REFUSE,
     TOOL_ARGUMENT,
     human_input_request,
     kickoff,
@@ -104,6 +106,13 @@ def test_a_project_in_the_create_crew_layout_runs_reject_then_approve(api, recei
     status = wait_status(api, kickoff_id, state_is("SUCCESS"), timeout=60)
     assert [t["status"] for t in status["tasks"]] == ["completed", "completed"]
     assert [r["decision"] for r in status["tasks"][0]["rounds"]] == ["rejected", "approved"]
+
+
+def test_a_model_that_refuses_the_key_fails_the_run_with_the_key_redacted(api, receiver):
+    kickoff_id = kickoff(api, receiver, {"topic": REFUSE}, crew="research_crewai")
+    status = wait_status(api, kickoff_id, state_is("FAILED"), timeout=FIRST_TASK)
+    assert "the model endpoint answered HTTP 401" in status["error"]
+    assert MODEL_KEY not in json.dumps(status)
 
 
 def test_a_crew_py_that_cannot_be_imported_fails_the_run_saying_why(api, receiver):

@@ -7,7 +7,13 @@ order below does not matter."""
 from support.browser import CHROMIUM, CHROMIUM_ARGS, MISSING, launch
 from support.constants import MODEL_KEY, ROOT, ROTATED_SECRET, TESTS, TOKEN, WEBHOOK_SECRET
 from support.flow import WEBHOOK_TOKEN, human_input_request, kickoff, resume, state_is, wait_status
-from support.model_server import TOOL_ARGUMENT, ModelServer, completion, start_model_server
+from support.model_server import (
+    REFUSE,
+    TOOL_ARGUMENT,
+    ModelServer,
+    completion,
+    start_model_server,
+)
 from support.receiver import Received, WebhookReceiver, start_receiver
 from support.replay import HISTORIES, replay
 from support.reviewers import (
@@ -33,6 +39,7 @@ __all__ = [
     "HISTORIES",
     "MISSING",
     "MODEL_KEY",
+    "REFUSE",
     "ROOT",
     "ROTATED_SECRET",
     "TESTS",

@@ -31,6 +31,12 @@ class ModelServer:
             if self.script:
                 return self.script.pop(0)
             number = len(self.requests)
+        if REFUSE in json.dumps(body):
+            # Echoing the key, as some endpoints do: the service must not repeat it.
+            with self.lock:
+                key = self.headers[-1].get("authorization", "").removeprefix("Bearer ")
+            refused = {"error": {"message": f"Incorrect API key provided: {key}"}}
+            return 401, refused, {}
         if body.get("tools") and not any(m.get("role") == "tool" for m in body["messages"]):
             # An agent with tools: first ask for the first tool, then answer with its result.
             return 200, tool_call(body["tools"][0], number), {}
@@ -65,6 +71,8 @@ def completion(content: str, prompt: int = 100, completion_tokens: int = 10) -> 
 
 
 TOOL_ARGUMENT = "bees dance to point at flowers"
+# A request that mentions this is answered 401, as an endpoint refusing the key would.
+REFUSE = "refuse-this-key"
 
 
 def tool_call(tool: dict[str, Any], number: int) -> dict[str, Any]:
