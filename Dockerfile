@@ -12,9 +12,12 @@ WORKDIR /app
 
 # Dependencies in their own layer: install a stub of the project so pip resolves the
 # dependencies from pyproject.toml alone, then drop the stub. Editing the code keeps this layer.
+# EXTRAS: "[crewai]" runs CrewAI projects (about 1 GB more); build with --build-arg EXTRAS= for
+# an image of YAML and Python crews only.
+ARG EXTRAS=[crewai]
 COPY pyproject.toml README.md ./
 RUN mkdir crew_hitl && touch crew_hitl/__init__.py worker.py \
-    && pip install . \
+    && pip install ".${EXTRAS}" \
     && pip uninstall -y crew-hitl \
     && rm -rf crew_hitl worker.py build *.egg-info
 

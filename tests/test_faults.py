@@ -4,6 +4,7 @@ Each test has a stack of its own, so killing a part of it disturbs no other test
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import threading
@@ -226,3 +227,32 @@ def test_two_workers_one_killed_mid_task_the_other_finishes(own_stack, receiver)
     assert own_stack.log_dir is not None
     killed_log = (own_stack.log_dir / "worker.log").read_text()
     assert "executing task draft_task" in killed_log, "the killed worker ran no task"
+
+
+@pytest.mark.parametrize("own_stack", [SLOW_TASKS], indirect=True)
+def test_a_worker_killed_mid_crewai_task_another_finishes_the_round(own_stack, receiver, tmp_path):
+    """A CrewAI round whose tool is still working when its worker dies runs again on the
+    other worker (the round heartbeats), and every run goes on."""
+    tool_log = tmp_path / "slow-tool.log"
+    os.environ["SLOW_TOOL_LOG"] = str(tool_log)  # the workers started below inherit it
+    own_stack.stop_process("worker")
+    own_stack.start_worker()
+    doomed = own_stack.processes["worker"].pid
+    with client_for(own_stack) as api:
+        ids = kickoff_runs(
+            api, receiver, 3, "/fault-crewai", crew="crewai_slow", inputs={"subject": "moss"}
+        )
+        deadline = time.monotonic() + 90
+        while str(doomed) not in (tool_log.read_text() if tool_log.exists() else ""):
+            assert time.monotonic() < deadline, "the doomed worker never started the tool"
+            time.sleep(0.2)
+        own_stack.start_worker("worker-2")
+        survivor = own_stack.processes["worker-2"].pid
+        time.sleep(2)  # polling by now
+        own_stack.stop_process("worker", signal.SIGKILL)
+        for kickoff_id in ids:
+            request = human_input_request(receiver, kickoff_id, 1, timeout=90)
+            assert f"pid {survivor}" in request.body["task_output"]
+            assert resume(api, kickoff_id, "look_task", True).status_code == 200
+        for kickoff_id in ids:
+            wait_status(api, kickoff_id, state_is("SUCCESS"), timeout=60)
