@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 import aiohttp
@@ -93,7 +94,10 @@ async def serve(settings: Settings) -> None:
 
 def main() -> None:
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    # The model key may come back in what an endpoint answers, which libraries log.
+    configure_logging(
+        settings.log_level, [settings.llm_api_key, os.environ.get("OPENAI_API_KEY", "")]
+    )
     asyncio.run(serve(settings))
 
 
