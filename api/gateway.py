@@ -58,6 +58,7 @@ from api.listing import (
     visibility_query,
 )
 from api.run_info import RunInfo, closed_from_outside, run_info, status_from_server
+from crew_hitl import WORKFLOW_TYPE
 from crew_hitl import search_attributes as sa
 from crew_hitl.contracts.history import CrewRunInput, ResumeSignal
 from crew_hitl.contracts.status import (
@@ -206,7 +207,11 @@ class TemporalGateway:
         )
         with translated(kickoff_id):
             response = await client.workflow_service.describe_workflow_execution(request)
-        return run_info(kickoff_id, response.workflow_execution_info)
+        info = response.workflow_execution_info
+        if info.type.name != WORKFLOW_TYPE:
+            # Another application's workflow in the namespace: not ours to show or stop.
+            raise NotFound(f"no run with id {kickoff_id!r}")
+        return run_info(kickoff_id, info)
 
     async def status(self, kickoff_id: str) -> StatusDocument:
         """The status document from the run itself, or from server-side state when no worker

@@ -17,9 +17,12 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 ALWAYS_REFUSED: tuple[Network, ...] = (
     ipaddress.ip_network("169.254.0.0/16"),  # link-local, cloud metadata (169.254.169.254)
+    ipaddress.ip_network("100.100.100.200/32"),  # Alibaba Cloud metadata
     ipaddress.ip_network("fe80::/10"),
     ipaddress.ip_network("fd00:ec2::/32"),  # AWS metadata over IPv6
+    ipaddress.ip_network("fd20:ce::254/128"),  # GCP metadata over IPv6
 )
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 RESOLVE_TIMEOUT = 2.0
 REFUSED = "webhook_refused"
 
@@ -62,11 +65,29 @@ class WebhookGuard:
             raise InvalidRequest(f"{field}: {host} is not in CREW_HITL_WEBHOOK_ALLOW", REFUSED)
 
     def _allows(self, address: Address) -> bool:
+        address = as_ipv4(address)
         if any(address in network for network in self.networks):
             return True
         if self.restricted:
             return False
         return not any(address in network for network in ALWAYS_REFUSED)
+
+
+def as_ipv4(address: Address) -> Address:
+    """An IPv6 address that carries an IPv4 one (mapped, compatible, NAT64, 6to4) as that
+    IPv4 address, so that [::ffff:169.254.169.254] meets the same rules as 169.254.169.254."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    packed = int(address)
+    if packed >> 32 == 0 and packed > 1:  # IPv4-compatible ::a.b.c.d (not :: or ::1)
+        return ipaddress.IPv4Address(packed)
+    return address
 
 
 async def addresses_of(host: str) -> list[Address]:

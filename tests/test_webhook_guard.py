@@ -35,6 +35,17 @@ def allowed(setting: str, url: str) -> bool:
         ("hooks.example, 127.0.0.0/8", "https://hooks.example/h", True),
         ("hooks.example", "http://127.0.0.1/h", False),
         ("hooks.example", "http://169.254.169.254/h", False),
+        # IPv6 forms of an IPv4 address meet the IPv4 rules.
+        ("", "http://[::ffff:169.254.169.254]/h", False),
+        ("", "http://[::ffff:a9fe:a9fe]/h", False),
+        ("", "http://[::169.254.169.254]/h", False),
+        ("", "http://[64:ff9b::a9fe:a9fe]/h", False),
+        ("", "http://[2002:a9fe:a9fe::1]/h", False),
+        ("", "http://100.100.100.200/h", False),
+        ("", "http://[fd20:ce::254]/h", False),
+        ("127.0.0.0/8", "http://[::ffff:127.0.0.1]/h", True),
+        ("127.0.0.0/8", "http://[::ffff:10.0.0.1]/h", False),
+        ("", "http://[::1]/h", True),
     ],
 )
 def test_guard_rules(setting, url, expected):
