@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, field_validator
 
 PREFIX = "CREW_HITL_"
+# The start-to-close limit of a regular task round (workflows/crew_run.py MODEL_CALL_TIMEOUT).
+MODEL_CALL_LIMIT_SECONDS = 600.0
 REVIEWER_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 
@@ -42,11 +44,29 @@ class Settings(BaseModel):
     max_request_bytes: int = 1024 * 1024
     log_level: str = "INFO"
 
-    @field_validator("task_heartbeat_timeout", "api_keep_alive")
+    @field_validator(
+        "task_heartbeat_timeout",
+        "api_keep_alive",
+        "status_query_timeout",
+        "webhook_timeout",
+        "llm_timeout",
+    )
     @classmethod
     def _positive_seconds(cls, value: float) -> float:
         if not math.isfinite(value) or value <= 0:
             raise ValueError("give a number of seconds greater than 0")
+        return value
+
+    @field_validator("llm_timeout")
+    @classmethod
+    def _within_the_model_calls_limit(cls, value: float) -> float:
+        # The workflow gives a model-call round MODEL_CALL_LIMIT_SECONDS in all; a longer call
+        # timeout would be cut short by it, silently.
+        if value > MODEL_CALL_LIMIT_SECONDS - 30:
+            raise ValueError(
+                f"at most {MODEL_CALL_LIMIT_SECONDS - 30:.0f} seconds: a model call's round ends "
+                f"after {MODEL_CALL_LIMIT_SECONDS:.0f}"
+            )
         return value
 
     @field_validator("webhook_retry_schedule")

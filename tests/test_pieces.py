@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+
 import pytest
 from cryptography.fernet import Fernet
+from pydantic import ValidationError
 
 from activities.offline import run_offline
 from activities.retry_after import retry_after_seconds
 from crew_hitl.contracts.history import ContextItem, ExecuteTaskInput
+from crew_hitl.contracts.status import PendingHumanInput, TokenUsage
 from crew_hitl.secrets import SealError, SecretBox
 from crew_hitl.settings import Settings
 from crew_hitl.spec import AgentSpec, TaskSpec
 from crew_hitl.targets import display_url, sealed_target
+from workflows.details import decision_commands
 
 
 @pytest.mark.parametrize(
@@ -84,3 +90,42 @@ def test_unknown_executor_is_refused_at_load():
 def test_a_bad_retry_schedule_is_refused_at_start():
     with pytest.raises(ValueError, match="seconds separated by commas"):
         Settings(webhook_retry_schedule="5,soon")
+
+
+def test_null_token_counts_from_a_model_endpoint_count_as_zero():
+    usage = TokenUsage.model_validate(
+        {"prompt_tokens": None, "completion_tokens": 7, "total_tokens": None}
+    )
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (0, 7, 0)
+
+
+def test_the_web_uis_commands_survive_a_run_id_with_spaces_and_quotes():
+    odd = "ops re-run 'nightly' \"x\""
+    pending = PendingHumanInput(task_id="research_task", round=2)
+    commands = decision_commands(odd, pending, "http://127.0.0.1:8000/resume")
+    signal = shlex.split(commands[1].split("`")[1])
+    assert signal[signal.index("--workflow-id") + 1] == odd
+    sent = json.loads(signal[signal.index("--input") + 1])
+    assert sent == {
+        "task_id": "research_task",
+        "is_approve": False,
+        "round": 2,
+        "human_feedback": "what to change",
+    }
+    curl = shlex.split(commands[3].split("`")[1])
+    assert json.loads(curl[curl.index("-d") + 1])["execution_id"] == odd
+
+
+@pytest.mark.parametrize(
+    "setting,value",
+    [
+        ("webhook_timeout", "inf"),
+        ("status_query_timeout", "0"),
+        ("llm_timeout", "nan"),
+        ("llm_timeout", "900"),  # would be cut by the round's 600 s limit
+        ("webhook_retry_schedule", "5,inf"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused_at_start(setting, value):
+    with pytest.raises(ValidationError, match=setting):
+        Settings.from_env({f"CREW_HITL_{setting.upper()}": value})

@@ -211,3 +211,21 @@ async def repeat_decisions() -> None:
         ["More"],
         ["More", "Less"],
     ]
+
+
+def test_a_rejection_without_feedback_says_so_instead_of_sending_nothing() -> None:
+    asyncio.run(reject_without_feedback())
+
+
+async def reject_without_feedback() -> None:
+    async with time_skipping_env() as env:
+        stubs = StubActivities()
+        async with crew_worker(env.client, stubs.all()):
+            handle = await start_run(env.client, run_input(research_crew(), webhooks=webhooks()))
+            await wait_pending(handle, "research_task", 1)
+            await handle.signal(CrewRunWorkflow.resume, resume_signal("research_task", False))
+            await wait_pending(handle, "research_task", 2)
+            await handle.signal(CrewRunWorkflow.resume, resume_signal("research_task", False, " "))
+            await wait_pending(handle, "research_task", 3)
+    third = stubs.runs_of("research_task")[2]
+    assert third.feedback == ["(rejected without feedback)"] * 2

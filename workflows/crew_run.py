@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         StatusDocument,
         TaskStatus,
     )
+    from crew_hitl.settings import MODEL_CALL_LIMIT_SECONDS
     from crew_hitl.spec import TaskSpec, executor_for
     from crew_hitl.text import task_summary
 
@@ -53,7 +54,7 @@ PYTHON_RETRY = RetryPolicy(
     maximum_attempts=3,
     non_retryable_error_types=FINAL_ERRORS,
 )
-MODEL_CALL_TIMEOUT = timedelta(minutes=10)
+MODEL_CALL_TIMEOUT = timedelta(seconds=MODEL_CALL_LIMIT_SECONDS)
 # Long review loops continue as new when the server suggests it (patched in: histories
 # recorded before it never continued).
 CONTINUE_AS_NEW_PATCH = "continue-as-new-when-suggested"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 
 from temporalio import workflow
 
@@ -46,17 +47,19 @@ def decision_commands(kickoff_id: str, pending: PendingHumanInput, resume_url: s
             body["human_feedback"] = "what to change"
         return body
 
+    # Quoted for a POSIX shell: a run id from outside the API may hold spaces or quotes.
     def signal(approve: bool) -> str:
         return (
-            f"`temporal workflow signal --workflow-id {kickoff_id} --name resume "
-            f"--input '{json.dumps(payload(approve))}'`"
+            f"`temporal workflow signal --workflow-id {shlex.quote(kickoff_id)} --name resume "
+            f"--input {shlex.quote(json.dumps(payload(approve)))}`"
         )
 
     def curl(approve: bool) -> str:
         body = {"execution_id": kickoff_id, **payload(approve)}
         return (
-            f'`curl -X POST {resume_url} -H "Authorization: Bearer $CREW_HITL_API_TOKEN" '
-            f"-H 'Content-Type: application/json' -d '{json.dumps(body)}'`"
+            f"`curl -X POST {shlex.quote(resume_url)} "
+            f'-H "Authorization: Bearer $CREW_HITL_API_TOKEN" '
+            f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(body))}`"
         )
 
     return [

@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
 
 # A flood of resumes a run cannot apply must not grow its state (and /status) without end.
 MAX_IGNORED = 100
+NO_FEEDBACK = "(rejected without feedback)"
 
 
 class RunRecord:
@@ -118,10 +119,12 @@ class RunRecord:
         ]
 
     def feedback_for(self, task_id: str) -> list[str]:
+        """Every rejection's feedback, verbatim; one without any is said so, never an empty
+        message to a model."""
         return [
-            r.feedback
+            r.feedback if r.feedback and r.feedback.strip() else NO_FEEDBACK
             for r in self.tasks[task_id].rounds
-            if r.decision == "rejected" and r.feedback is not None
+            if r.decision == "rejected"
         ]
 
     def record_output(self, task_id: str, round_number: int, result: TaskResult) -> None:

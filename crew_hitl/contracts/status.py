@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 
 class Verdict(StrEnum):
@@ -42,6 +42,12 @@ class TokenUsage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+
+    @field_validator("prompt_tokens", "completion_tokens", "total_tokens", mode="before")
+    @classmethod
+    def _null_is_none_counted(cls, value: Any) -> Any:
+        # Some OpenAI-compatible servers answer `"usage": {"prompt_tokens": null, ...}`.
+        return 0 if value is None else value
 
     def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage(
