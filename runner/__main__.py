@@ -11,6 +11,7 @@ from types import FrameType
 from crew_hitl.logs import configure_logging
 from crew_hitl.settings import Settings
 from runner.stack import Stack, ensure_token
+from runner.supervisor import Supervisor, TemporalExited
 
 
 class Stop(Exception):
@@ -31,7 +32,7 @@ def banner(settings: Settings) -> str:
             f"  Temporal      {settings.temporal_address}",
             f"  API token     {settings.api_token}",
             f"  data          {settings.data_dir.resolve()}",
-            "Ctrl-C stops all three.",
+            "A worker or API that crashes is started again; Ctrl-C stops all three.",
             "",
         ]
     )
@@ -51,12 +52,15 @@ def main() -> int:
     try:
         stack.start()
         print(banner(settings), flush=True)
-        while (problem := stack.exited()) is None:
+        supervisor = Supervisor(stack)
+        while True:
+            supervisor.check()
             time.sleep(0.5)
-        print(f"crew-hitl: {problem}; stopping", file=sys.stderr)
-        code = 1
     except Stop as stop:
         print(f"crew-hitl: {stop} received; stopping", flush=True)
+    except TemporalExited as err:
+        print(f"crew-hitl: {err}; stopping", file=sys.stderr)
+        code = 1
     except RuntimeError as err:
         print(f"crew-hitl: {err}; stopping", file=sys.stderr)
         code = 1

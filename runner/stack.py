@@ -218,9 +218,3 @@ class Stack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-    def exited(self) -> str | None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                return f"{name} exited with {process.returncode}"
-        return None

@@ -1,5 +1,6 @@
-"""`make run`'s runner: starts all three processes, prints what a user needs, stops them all on
-SIGTERM to its process group, and keeps the data across a restart."""
+"""`make run`'s runner: starts all three processes, prints what a user needs, starts a worker
+that dies again, stops them all on SIGTERM to its process group, and keeps the data across a
+restart."""
 
 from __future__ import annotations
 
@@ -74,6 +75,17 @@ def test_runner_starts_stops_and_keeps_data(tmp_path, receiver):
     human_input_request(receiver, kickoff_id, 1)
     children = children_of(process.pid)
     assert len(children) == 3
+
+    # A worker that dies under make run is started again; the rest stays up meanwhile.
+    [worker] = [
+        pid for pid in children if b"worker.py" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    os.kill(int(worker), signal.SIGKILL)
+    assert resume(api, kickoff_id, "research_task", False, "Again").status_code == 200
+    human_input_request(receiver, kickoff_id, 2, timeout=30)
+    assert "worker exited with -9; starting it again" in (tmp_path / "first.log").read_text()
+    children = children_of(process.pid)
+    assert len(children) == 3 and worker not in children
     stop_runner(process)
     for child in children:
         assert not Path(f"/proc/{child}").exists(), f"process {child} outlived the runner"
@@ -82,7 +94,7 @@ def test_runner_starts_stops_and_keeps_data(tmp_path, receiver):
     try:
         assert second_token == token
         status = wait_status(api, kickoff_id, state_is("PENDING_HUMAN_INPUT"))
-        assert status["pending_human_input"]["round"] == 1
+        assert status["pending_human_input"]["round"] == 2
         assert resume(api, kickoff_id, "research_task", True).status_code == 200
         wait_status(api, kickoff_id, state_is("SUCCESS"))
     finally:
