@@ -15,6 +15,7 @@ from api.dependencies import Services
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
 from api.routes import kickoff, resume, runs, service
+from api.token_first import TokenFirst
 from crew_hitl.logs import configure_logging
 from crew_hitl.settings import Settings
 
@@ -38,6 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(inbox.router)
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_request_bytes)
+    # Added last, so it runs first: no body is read for a caller without a token.
+    app.add_middleware(TokenFirst, settings=services.settings)
     return app
 
 
@@ -53,6 +56,7 @@ def main() -> None:
         # Longer than clients and proxies keep an idle connection (httpx 5 s, nginx 60 s):
         # a server closing first races the client's next request on that connection.
         timeout_keep_alive=math.ceil(settings.api_keep_alive),
+        limit_concurrency=settings.api_max_connections,
         log_level=settings.log_level.lower(),
     )
 

@@ -20,6 +20,8 @@ class Settings(BaseModel):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_keep_alive: float = 75.0
+    # Connections and requests the API serves at once; past it uvicorn answers 503 at once.
+    api_max_connections: int = Field(default=1000, ge=1)
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_port: int = 7233

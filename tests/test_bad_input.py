@@ -31,6 +31,19 @@ def test_missing_or_wrong_token_is_401(stack, method, path, body, header):
     assert response.headers["www-authenticate"] == "Bearer"
 
 
+@pytest.mark.parametrize("path", ["/kickoff", "/resume"])
+def test_a_body_without_a_token_is_refused_before_it_is_read(stack, path):
+    """Malformed JSON from an anonymous client is a 401, not a 422: nothing parses it."""
+    response = httpx.post(
+        stack.settings.api_url + path,
+        content=b'{"inputs": {"topic": ',
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
+
+
 def test_unknown_ids_are_404(api):
     assert api.get("/status/no-such-run").status_code == 404
     assert api.post("/stop/no-such-run").status_code == 404
