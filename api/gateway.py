@@ -77,6 +77,7 @@ CONNECT_TIMEOUT = 5.0
 # Rows of a listing ask their runs for round and times; a run slow to answer is shown without.
 ROW_QUERY_TIMEOUT = 1.0
 QUERY_CONCURRENCY = 8
+FINGERPRINT = "kickoff_fingerprint"
 TRANSIENT = {
     RPCStatusCode.UNAVAILABLE,
     RPCStatusCode.DEADLINE_EXCEEDED,
@@ -164,8 +165,9 @@ class TemporalGateway:
 
     # ------------------------------------------------------------ starting and stopping
 
-    async def start(self, run: CrewRunInput) -> bool:
-        """Start the run; False when its kickoff id is taken (a retried Idempotency-Key)."""
+    async def start(self, run: CrewRunInput, fingerprint: str | None = None) -> bool:
+        """Start the run; False when its kickoff id is taken (a retried Idempotency-Key).
+        `fingerprint`, kept in the run's memo, says which request started it."""
         client = await self.client()
         try:
             with translated(run.kickoff_id, InvalidRequest):
@@ -182,10 +184,19 @@ class TemporalGateway:
                         ]
                     ),
                     static_summary=run_summary(run.crew.name, run.inputs),
+                    memo={FINGERPRINT: fingerprint} if fingerprint else None,
                 )
         except WorkflowAlreadyStartedError:
             return False
         return True
+
+    async def kickoff_fingerprint(self, kickoff_id: str) -> str | None:
+        """The fingerprint of the request that started this run, if it kept one."""
+        handle = await self._handle(kickoff_id)
+        with translated(kickoff_id):
+            described = await handle.describe()
+        value = (await described.memo()).get(FINGERPRINT)
+        return value if isinstance(value, str) else None
 
     async def stop(self, kickoff_id: str) -> None:
         """Cancel a run that has not finished (RunMovedOn when it has)."""

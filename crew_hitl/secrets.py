@@ -6,6 +6,8 @@ nor /status ever holds a credential in plaintext.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
@@ -44,6 +46,12 @@ def load_or_create_key(configured: str, data_dir: Path) -> bytes:
 class SecretBox:
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._mac_key = hashlib.sha256(b"crew-hitl fingerprint\n" + key).digest()
+
+    def fingerprint(self, text: str) -> str:
+        """A keyed hash: equal texts compare equal, and a low-entropy secret in the text
+        cannot be guessed from it without the key."""
+        return hmac.new(self._mac_key, text.encode(), hashlib.sha256).hexdigest()[:32]
 
     def seal(self, value: dict[str, object]) -> str:
         return self._fernet.encrypt(json.dumps(value).encode()).decode()

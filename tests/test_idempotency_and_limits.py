@@ -15,6 +15,16 @@ def kickoff_with_key(api: httpx.Client, receiver, key: str) -> httpx.Response:
     return api.post("/kickoff", json=body, headers={"Idempotency-Key": key})
 
 
+def test_a_kickoff_key_reused_for_another_request_is_422(api, receiver):
+    first = kickoff_with_key(api, receiver, "order-5120")
+    assert first.status_code == 200
+    other = {"inputs": {"topic": "something else"}}
+    reused = api.post("/kickoff", json=other, headers={"Idempotency-Key": "order-5120"})
+    assert reused.status_code == 422
+    assert "Idempotency-Key" in reused.json()["message"]
+    assert kickoff_with_key(api, receiver, "order-5120").json() == first.json()
+
+
 def test_one_run_per_idempotency_key(api, receiver):
     first = kickoff_with_key(api, receiver, "order-4711")
     again = kickoff_with_key(api, receiver, "order-4711")

@@ -40,13 +40,21 @@ async def kickoff(
             f"missing crew inputs: {', '.join(missing)}", "missing_inputs", missing=missing
         )
     await check_webhook_urls(services.guard, body)
-    kickoff_id = kickoff_id_for(caller, idempotency_key(request))
+    key = idempotency_key(request)
+    kickoff_id = kickoff_id_for(caller, key)
     run = run_input(services, body, crew, kickoff_id)
-    if await services.gateway.start(run):
+    fingerprint = services.box.fingerprint(body.model_dump_json()) if key else None
+    if await services.gateway.start(run, fingerprint):
         log.info("kickoff %s: crew %s", kickoff_id, crew.name)
-    else:
-        # A retried kickoff with the same Idempotency-Key: the run it already started.
-        log.info("kickoff %s: repeated Idempotency-Key, same run", kickoff_id)
+        return KickoffResponse(kickoff_id=kickoff_id)
+    # A retried kickoff with the same Idempotency-Key: the run it already started, unless the
+    # key was used for another request.
+    earlier = await services.gateway.kickoff_fingerprint(kickoff_id)
+    if earlier is not None and earlier != fingerprint:
+        raise InvalidRequest(
+            "Idempotency-Key: already used for another kickoff; use a new key for a new run"
+        )
+    log.info("kickoff %s: repeated Idempotency-Key, same run", kickoff_id)
     return KickoffResponse(kickoff_id=kickoff_id)
 
 
