@@ -48,7 +48,7 @@ class WebhookActivities:
 
     def _resolve(self, target: WebhookTarget) -> tuple[str, dict[str, str]]:
         if target.sealed is None:
-            return target.url, {}
+            return target.plain or target.url, {}
         try:
             opened = self._box.open(target.sealed)
         except SealError as err:

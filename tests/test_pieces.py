@@ -23,19 +23,32 @@ from workflows.details import decision_commands
 @pytest.mark.parametrize(
     "url,shown",
     [
-        ("https://user:pw@hooks.example:8443/h?token=abc#x", "https://hooks.example:8443/h"),
-        ("http://127.0.0.1:9000/path", "http://127.0.0.1:9000/path"),
-        ("http://[::1]:80/a?b=c", "http://[::1]:80/a"),
+        ("https://user:pw@hooks.example:8443/h?token=abc#x", "https://hooks.example:8443/…"),
+        ("http://127.0.0.1:9000/path", "http://127.0.0.1:9000/…"),
+        ("http://[::1]:80/a?b=c", "http://[::1]:80/…"),
+        ("https://hooks.slack.com/services/T0/B1/s3cr3tPath", "https://hooks.slack.com/…"),
+        ("https://discord.com/api/webhooks/42/tok3nPath", "https://discord.com/…"),
+        ("http://127.0.0.1:9000/", "http://127.0.0.1:9000/"),
     ],
 )
-def test_display_url_drops_credentials_and_query(url, shown):
-    assert display_url(url) == shown
+def test_display_url_shows_scheme_and_host_and_a_hash_of_the_rest(url, shown):
+    displayed = display_url(url)
+    assert displayed.startswith(shown)
+    for secret in ("pw", "token=abc", "s3cr3tPath", "tok3nPath", "/path", "b=c"):
+        assert secret not in displayed
+
+
+def test_endpoints_that_differ_only_by_query_are_told_apart():
+    box = SecretBox(Fernet.generate_key())
+    first = sealed_target(box, "https://h.example/hook?team=a")
+    second = sealed_target(box, "https://h.example/hook?team=b")
+    assert first.url != second.url and first.endpoint != second.endpoint
 
 
 def test_sealed_target_opens_only_with_its_key():
     box = SecretBox(Fernet.generate_key())
     target = sealed_target(box, "https://h.example/x?k=1", {"strategy": "bearer", "token": "t0k"})
-    assert target.url == "https://h.example/x"
+    assert target.url.startswith("https://h.example/…")
     assert "t0k" not in target.model_dump_json()
     assert box.open(target.sealed or "") == {
         "url": "https://h.example/x?k=1",

@@ -8,6 +8,7 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from crew_hitl.targets import display_url
 from runner.stack import free_port
 from support import (
     ROTATED_SECRET,
@@ -62,7 +63,7 @@ def test_a_receiver_that_refuses_connections_then_returns_gets_the_event(api, re
     [row] = [d for d in status["deliveries"] if d["event"] == "human_input_requested"]
     assert row["webhook_id"] == request.headers["webhook-id"]
     assert row["attempts"] >= 2
-    assert row["url"] == url
+    assert row["url"] == display_url(url)
     assert delay < 3.0
 
 
@@ -86,6 +87,28 @@ def test_410_gone_stops_deliveries_to_that_endpoint_for_the_run(api, receiver):
     assert gave_up["gave_up_at"] is not None
     hits = receiver.matching(lambda r: r.path == "/gone" and r.body["kickoff_id"] == kickoff_id)
     assert len(hits) == 1
+
+
+def test_a_410_from_one_endpoint_does_not_silence_another_on_the_same_path(api, receiver):
+    """Endpoints that differ only by query string are two endpoints: a 410 from one skips
+    nothing sent to the other."""
+    receiver.answers["/shared?team=a"] = [410]
+    kickoff_id = kickoff(
+        api,
+        receiver,
+        taskWebhookUrl=receiver.url("/shared?team=a"),
+        crewWebhookUrl=receiver.url("/shared?team=b"),
+    )
+    human_input_request(receiver, kickoff_id, 1)
+    assert resume(api, kickoff_id, "research_task", True).status_code == 200
+    status = wait_status(
+        api,
+        kickoff_id,
+        lambda s: s["state"] == "SUCCESS" and all(d["state"] != "pending" for d in s["deliveries"]),
+    )
+    by_event = {(d["event"], d["state"]) for d in status["deliveries"]}
+    assert ("crew_completed", "delivered") in by_event
+    assert ("task_completed", "skipped") in by_event  # the second one, to team=a
 
 
 def test_retry_after_is_honoured_on_429(api, receiver):
@@ -112,7 +135,8 @@ def test_deliveries_are_listed_without_credentials_or_query(api, receiver):
         api, kickoff_id, lambda s: s["deliveries"] and s["deliveries"][0]["state"] == "delivered"
     )
     [row] = status["deliveries"]
-    assert row["url"] == receiver.url("/hitl")
+    assert row["url"] == display_url(receiver.url("/hitl?key=sekrit-query-77"))
+    assert "/hitl" not in row["url"]
     assert row["attempts"] == 1
     assert row["last_status"] == 200
     assert "sekrit-query-77" not in str(status)

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from crew_hitl.settings import MODEL_CALL_LIMIT_SECONDS
     from crew_hitl.spec import TaskSpec, executor_for
+    from crew_hitl.targets import plain_target
     from crew_hitl.text import task_summary
 
 from workflows.continuation import continuation_input, should_continue
@@ -237,7 +238,7 @@ class CrewRunWorkflow:
             if signal.webhooks is not None and (sealed := getattr(signal.webhooks, name)):
                 updates[name] = sealed
             if url := getattr(signal, field):
-                updates[name] = WebhookTarget(url=url)
+                updates[name] = plain_target(url)
         if updates:
             self._webhooks = self._webhooks.model_copy(update=updates)
 

@@ -37,7 +37,8 @@ class Outbox:
 
     @property
     def gone(self) -> set[str]:
-        """Endpoints that answered 410 Gone: nothing more goes to them in this run."""
+        """Endpoints (WebhookTarget.endpoint) that answered 410 Gone: nothing more goes to them
+        in this run."""
         return self._gone
 
     def idle(self) -> bool:
@@ -79,14 +80,14 @@ class Outbox:
         return list(self._unfinished.values())
 
     def _enqueue(self, delivery: DeliverWebhookInput, record: DeliveryRecord) -> None:
-        if delivery.target.url in self._gone:
+        if delivery.target.endpoint in self._gone:
             record.state = "skipped"
             record.last_error = "the endpoint answered 410 Gone earlier in this run"
             return
         self._unfinished[delivery.webhook_id] = delivery
-        url = delivery.target.url
-        previous = self._tails.get(url)
-        self._tails[url] = asyncio.create_task(self._deliver(previous, delivery, record))
+        endpoint = delivery.target.endpoint
+        previous = self._tails.get(endpoint)
+        self._tails[endpoint] = asyncio.create_task(self._deliver(previous, delivery, record))
 
     async def drain(self) -> None:
         if self._tails:
@@ -106,7 +107,7 @@ class Outbox:
             self._unfinished.pop(delivery.webhook_id, None)
 
     async def _attempt(self, delivery: DeliverWebhookInput, record: DeliveryRecord) -> None:
-        if delivery.target.url in self._gone:
+        if delivery.target.endpoint in self._gone:
             record.state = "skipped"
             record.last_error = "the endpoint answered 410 Gone earlier in this run"
             return
@@ -121,7 +122,7 @@ class Outbox:
                 ),
             )
         except ActivityError as err:
-            self._gave_up(record, err)
+            self._gave_up(record, err, delivery.target.endpoint)
             return
         record.state = "delivered"
         record.attempts = result.attempts
@@ -129,7 +130,7 @@ class Outbox:
         record.delivered_at = workflow.now()
         self._record.touch()
 
-    def _gave_up(self, record: DeliveryRecord, err: ActivityError) -> None:
+    def _gave_up(self, record: DeliveryRecord, err: ActivityError, endpoint: str) -> None:
         cause = err.cause
         details = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else {}
         details = details if isinstance(details, dict) else {}
@@ -139,7 +140,7 @@ class Outbox:
         record.last_error = str(details.get("error") or getattr(cause, "message", err))
         record.gave_up_at = workflow.now()
         if isinstance(cause, ApplicationError) and cause.type == "WebhookGone":
-            self._gone.add(record.url)
+            self._gone.add(endpoint)
         self._record.touch()
         workflow.logger.warning(
             "gave up delivering %s to %s: %s", record.event, record.url, record.last_error

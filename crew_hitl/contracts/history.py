@@ -25,10 +25,18 @@ from crew_hitl.spec import AgentSpec, CrewSpec, TaskSpec
 
 class WebhookTarget(BaseModel):
     """Where an event goes. `url` is safe to show; `sealed`, when set, holds the real URL and
-    headers encrypted, opened only by the delivery activity."""
+    headers encrypted, opened only by the delivery activity; `key` (a hash of the real URL)
+    tells endpoints apart for delivery order and 410 Gone, where `url` alone could not."""
 
     url: str
     sealed: str | None = None
+    key: str | None = None
+    # A URL given in a CLI signal: already in history as given, so kept as it is to call.
+    plain: str | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return self.key or self.url
 
 
 class WebhookTargets(BaseModel):
