@@ -96,7 +96,8 @@ def main() -> None:
     settings = Settings.from_env()
     # The model key may come back in what an endpoint answers, which libraries log.
     configure_logging(
-        settings.log_level, [settings.llm_api_key, os.environ.get("OPENAI_API_KEY", "")]
+        settings.log_level,
+        [*settings.model_keys().values(), os.environ.get("OPENAI_API_KEY", "")],
     )
     asyncio.run(serve(settings))
 

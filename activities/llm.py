@@ -17,6 +17,7 @@ from activities.heartbeat import heartbeat_while
 from activities.retry_after import retry_after_seconds
 from crew_hitl.contracts.history import AgentStep, ExecuteTaskInput, TaskResult
 from crew_hitl.contracts.status import TokenUsage
+from crew_hitl.settings import origin
 
 FINAL_STATUSES = {400, 401, 403, 404, 422}
 MAX_RETRY_AFTER = 300.0
@@ -92,11 +93,12 @@ async def run_llm(
     task_input: ExecuteTaskInput,
     http: httpx.AsyncClient,
     base_url: str,
-    api_key: str,
+    keys: dict[str, str],
     timeout: float,
 ) -> TaskResult:
     base = (task_input.agent.base_url or base_url).rstrip("/")
     messages = build_messages(task_input)
+    api_key = keys.get(origin(base), "")  # only the key configured for this endpoint
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     where = f"the model endpoint {base}"
     try:

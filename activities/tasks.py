@@ -32,7 +32,8 @@ class TaskActivities:
     def __init__(self, settings: Settings, http: httpx.AsyncClient, crews: CrewRegistry) -> None:
         self._crews = crews
         self._crewai = CrewAIExecutor(crews.projects, settings)
-        self._base_url, self._api_key = settings.model_endpoint()
+        self._base_url, _ = settings.model_endpoint()
+        self._model_keys = settings.model_keys()
         self._timeout = settings.llm_timeout
         self._max_output = settings.max_output_bytes
         self._http = http
@@ -63,7 +64,7 @@ class TaskActivities:
             return run_offline(task_input)
         if name == "llm":
             return await run_llm(
-                task_input, self._http, self._base_url, self._api_key, self._timeout
+                task_input, self._http, self._base_url, self._model_keys, self._timeout
             )
         if name.startswith("python:"):
             return await run_python(name, task_input)

@@ -6,6 +6,7 @@ import math
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -39,6 +40,8 @@ class Settings(BaseModel):
     webhook_allow: str = ""
     llm_base_url: str = ""
     llm_api_key: str = ""
+    # More endpoints, each with its own key: `https://api.example.com=sk-...,http://ollama:11434=`.
+    llm_api_keys: str = ""
     llm_timeout: float = 300.0
     task_heartbeat_timeout: float = 30.0
     force_continue_after_events: int = Field(default=10_000, ge=100, le=40_000)
@@ -92,6 +95,17 @@ class Settings(BaseModel):
         }
         return cls.model_validate(values)
 
+    def model_keys(self) -> dict[str, str]:
+        """The key for each model endpoint, by origin: a key goes only where it was configured
+        for, never to another base_url an agent names."""
+        base, key = self.model_endpoint()
+        keys = {origin(base): key}
+        for entry in (e.strip() for e in self.llm_api_keys.split(",")):
+            if entry:
+                endpoint, _, endpoint_key = entry.partition("=")
+                keys[origin(endpoint.strip())] = endpoint_key.strip()
+        return {endpoint: key for endpoint, key in keys.items() if key}
+
     def model_endpoint(self) -> tuple[str, str]:
         """Base URL and key of the OpenAI-compatible endpoint (OPENAI_* as fallbacks)."""
         base = self.llm_base_url or os.environ.get("OPENAI_BASE_URL", "")
@@ -121,3 +135,11 @@ class Settings(BaseModel):
             else:
                 pairs.append(("api", entry))
         return pairs
+
+
+def origin(url: str) -> str:
+    """scheme://host:port of a URL, the port made explicit."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"

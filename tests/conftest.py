@@ -41,9 +41,13 @@ def model_server() -> Iterator[ModelServer]:
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory, model_server: ModelServer) -> Settings:
     tmp = tmp_path_factory.mktemp("stack")
+    crews = crews_dir(tmp)
+    elsewhere = crews / "llm_elsewhere" / "agents.yaml"
+    other_origin = model_server.base_url.replace("127.0.0.1", "localhost")
+    elsewhere.write_text(elsewhere.read_text().replace("MODEL_SERVER_ELSEWHERE", other_origin))
     base = Settings(
         api_token=TOKEN,
-        crews_dir=crews_dir(tmp),
+        crews_dir=crews,
         webhook_retry_schedule="0.2,0.5,1,2",
         webhook_secret=f"{WEBHOOK_SECRET},{ROTATED_SECRET}",
         webhook_timeout=5,

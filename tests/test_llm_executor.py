@@ -100,3 +100,15 @@ def test_an_output_over_the_limit_fails_the_task_clearly(api, receiver, model_se
     assert "300 KiB of output" in status["error"]
     assert "CREW_HITL_MAX_OUTPUT_BYTES (256 KiB)" in status["error"]
     assert len(model_server.for_subject("tides-huge")) == 1
+
+
+def test_the_model_key_goes_only_to_the_endpoint_it_was_configured_for(api, receiver, model_server):
+    """An agent naming another base_url (here the same server under another origin) gets no
+    key: CREW_HITL_LLM_API_KEY belongs to CREW_HITL_LLM_BASE_URL's origin alone."""
+    kickoff_id = kickoff(api, receiver, inputs={"subject": "origin-7b"}, crew="llm_elsewhere")
+    human_input_request(receiver, kickoff_id, 1)
+    with model_server.lock:
+        [index] = [i for i, r in enumerate(model_server.requests) if "origin-7b" in json.dumps(r)]
+        headers = model_server.headers[index]
+    assert headers["host"].startswith("localhost:")
+    assert "authorization" not in headers
