@@ -9,6 +9,7 @@ import importlib
 import inspect
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,6 +17,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeat_while
 from crew_hitl.contracts.history import AgentStep, ExecuteTaskInput, TaskResult
+
+# Sync user functions get threads of their own: on the loop's default pool, a few stuck ones
+# would stall what shares it (aiohttp's name lookups for webhook deliveries among them). A
+# thread cannot be stopped from outside: a function that never returns holds its thread after
+# its round timed out and was retried.
+USER_CODE = ThreadPoolExecutor(max_workers=8, thread_name_prefix="user-code")
 
 
 def resolve(spec: str) -> Callable[..., Any]:
@@ -62,7 +69,9 @@ async def run_python(spec: str, task_input: ExecuteTaskInput) -> TaskResult:
         if inspect.iscoroutinefunction(function):
             value = await heartbeat_while(function(task_input))
         else:
-            value = await heartbeat_while(asyncio.to_thread(function, task_input))
+            loop = asyncio.get_running_loop()
+            call = loop.run_in_executor(USER_CODE, function, task_input)
+            value = await heartbeat_while(call)
     except Exception as err:
         # Retried by the activity's policy; the last line reaches /status if it never works.
         raise ApplicationError(last_line(err), type=f"Python{type(err).__name__}") from err
