@@ -15,10 +15,12 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.crewai_executor import prepare_environment
+from activities.outbound import guarded_session
 from activities.signing import parse_secrets
 from activities.tasks import TaskActivities
 from activities.webhooks import WebhookActivities
 from crew_hitl.logs import configure_logging
+from crew_hitl.outbound import WebhookPolicy
 from crew_hitl.secrets import SecretBox, load_or_create_key
 from crew_hitl.settings import Settings
 from crew_hitl.spec import CrewRegistry
@@ -53,7 +55,8 @@ def build_worker(
     client: Client, settings: Settings, http: aiohttp.ClientSession, models: httpx.AsyncClient
 ) -> Worker:
     box = SecretBox(load_or_create_key(settings.secret_key, settings.data_dir))
-    webhooks = WebhookActivities(box, http, parse_secrets(settings.webhook_secret))
+    policy = WebhookPolicy.from_setting(settings.webhook_allow)
+    webhooks = WebhookActivities(box, http, parse_secrets(settings.webhook_secret), policy)
     tasks = TaskActivities(settings, models, load_crews(settings))
     return Worker(
         client,
@@ -82,7 +85,8 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with aiohttp.ClientSession() as http, httpx.AsyncClient() as models:
+    policy = WebhookPolicy.from_setting(settings.webhook_allow)
+    async with guarded_session(policy) as http, httpx.AsyncClient() as models:
         worker = build_worker(client, settings, http, models)
         async with worker:
             log.info(

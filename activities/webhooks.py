@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import time
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import aiohttp
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.outbound import AddressRefused, check_literal
 from activities.retry_after import retry_after_seconds
 from activities.signing import signature_header
 from crew_hitl.contracts.history import DeliverWebhookInput, DeliveryResult, WebhookTarget
+from crew_hitl.outbound import WebhookPolicy
 from crew_hitl.secrets import SealError, SecretBox
 
 RETRYABLE_4XX = {408, 425, 429}
@@ -24,6 +27,14 @@ USER_AGENT = "crew-hitl-webhooks/0.1"
 MAX_RESPONSE_BYTES = 64 * 1024
 # Error types the outbox's retry policy must not retry (the activity decided it is final).
 FINAL_ERRORS = ["WebhookRejected", "WebhookGone", "WebhookGaveUp", "SealError"]
+
+
+def refusal_of(err: BaseException) -> str | None:
+    """The guard's reason when the delivery was refused an address (before or at connect)."""
+    if isinstance(err, AddressRefused):
+        return str(err)
+    cause = getattr(err, "os_error", None) or err.__cause__
+    return str(cause) if isinstance(cause, AddressRefused) else None
 
 
 def failure(message: str, kind: str, attempt: int, status: int | None, **options) -> Exception:
@@ -41,10 +52,18 @@ async def drain(response: aiohttp.ClientResponse) -> None:
 
 
 class WebhookActivities:
-    def __init__(self, box: SecretBox, session: aiohttp.ClientSession, keys: list[bytes]):
+    def __init__(
+        self,
+        box: SecretBox,
+        session: aiohttp.ClientSession,
+        keys: list[bytes],
+        policy: WebhookPolicy | None = None,
+    ):
+        """`session` should be a guarded_session(policy): its resolver checks each address."""
         self._box = box
         self._session = session
         self._keys = keys
+        self._policy = policy
 
     def _resolve(self, target: WebhookTarget) -> tuple[str, dict[str, str]]:
         if target.sealed is None:
@@ -78,6 +97,8 @@ class WebhookActivities:
         where = f"{delivery.event} to {delivery.target.url}"
         timeout = aiohttp.ClientTimeout(total=delivery.timeout_seconds)
         try:
+            if self._policy is not None:
+                check_literal(self._policy, urlsplit(url).hostname or "")
             async with self._session.post(
                 url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
@@ -88,7 +109,15 @@ class WebhookActivities:
             raise failure(
                 f"{where}: invalid URL", "WebhookRejected", attempt, None, non_retryable=True
             ) from None
-        except (aiohttp.ClientError, TimeoutError) as err:
+        except (aiohttp.ClientError, TimeoutError, AddressRefused) as err:
+            if refused := refusal_of(err):
+                raise failure(
+                    f"{where}: refused: {refused}",
+                    "WebhookRejected",
+                    attempt,
+                    None,
+                    non_retryable=True,
+                ) from None
             raise self._again(delivery, attempt, f"{where}: {type(err).__name__}", None) from None
         if 200 <= code < 300:
             activity.logger.info("delivered %s (HTTP %d, attempt %d)", where, code, attempt)

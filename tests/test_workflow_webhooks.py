@@ -13,6 +13,7 @@ from itertools import pairwise
 import aiohttp
 from cryptography.fernet import Fernet
 
+from activities.outbound import guarded_session
 from activities.webhooks import WebhookActivities
 from crew_hitl.contracts.history import (
     DEFAULT_RETRY_SCHEDULE,
@@ -21,8 +22,9 @@ from crew_hitl.contracts.history import (
     WebhookTargets,
 )
 from crew_hitl.contracts.status import RunState, Verdict
+from crew_hitl.outbound import WebhookPolicy
 from crew_hitl.secrets import SecretBox
-from crew_hitl.targets import display_url
+from crew_hitl.targets import display_url, plain_target
 from support.temporal_env import (
     StubActivities,
     crew,
@@ -165,3 +167,39 @@ async def retry_schedule_against_a_failing_receiver() -> None:
     assert final.state == RunState.SUCCESS
     assert [r.decision for r in final.tasks[0].rounds] == [Verdict.APPROVED]
     assert len(receiver.received) == 8, "a delivery that gave up was sent again"
+
+
+def test_the_worker_refuses_an_address_the_policy_refuses_when_it_connects() -> None:
+    """Targets that never passed the API (a CLI signal's URL, a name that resolves elsewhere
+    at delivery): the worker checks the address it connects to, and a refusal is a delivery
+    row with the reason, final at once, never a failed run."""
+    asyncio.run(refused_at_connect())
+
+
+async def refused_at_connect() -> None:
+    policy = WebhookPolicy.from_setting("192.0.2.0/24")  # loopback is not allowed here
+    async with (
+        time_skipping_env() as env,
+        loopback_receiver(env, status=200) as receiver,
+        guarded_session(policy) as http,
+    ):
+        real = WebhookActivities(SecretBox(Fernet.generate_key()), http, [], policy)
+        stubs = StubActivities()
+        async with crew_worker(env.client, [stubs.execute_task, real.deliver_webhook]):
+            by_name = receiver.url("/hitl").replace("127.0.0.1", "localhost")
+            targets = WebhookTargets(
+                human_input=plain_target(receiver.url("/hitl")), crew=plain_target(by_name)
+            )
+            handle = await start_run(env.client, run_input(research_crew(), webhooks=targets))
+            await wait_pending(handle, "research_task", 1)
+            await handle.execute_update(
+                CrewRunWorkflow.decide, resume_signal("research_task", True, "Fine")
+            )
+            final = await handle.result()
+    rows = {row.event: row for row in final.deliveries}
+    assert final.state == RunState.SUCCESS
+    for event in ("human_input_requested", "crew_completed"):
+        row = rows[event]
+        assert (row.state, row.attempts) == ("gave_up", 1), row
+        assert "is not an allowed webhook address" in (row.last_error or "")
+    assert receiver.received == [], "a refused address was called"
