@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from api.asgi import send_error
 
 Scope = dict[str, Any]
 
@@ -47,20 +48,5 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Any) -> None:
-        payload = json.dumps(
-            {
-                "error": "payload_too_large",
-                "message": f"the request body is larger than {self.max_bytes} bytes",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        message = f"the request body is larger than {self.max_bytes} bytes"
+        await send_error(send, 413, "payload_too_large", message)

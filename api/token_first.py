@@ -4,9 +4,9 @@ token again (the Caller dependency); this only makes the refusal come first."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from api.asgi import send_error
 from api.auth import bearer_reviewer
 from crew_hitl.settings import Settings
 
@@ -15,13 +15,7 @@ from crew_hitl.settings import Settings
 OPEN_PATHS = frozenset(
     {"/", "/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )
-OPEN_PREFIXES = ("/ui/", "/ui?")
-UNAUTHORIZED = json.dumps(
-    {
-        "error": "unauthorized",
-        "message": "a valid 'Authorization: Bearer <token>' header is required",
-    }
-).encode()
+OPEN_PREFIXES = ("/ui/",)
 
 
 def is_open(path: str) -> bool:
@@ -44,15 +38,5 @@ class TokenFirst:
         if bearer_reviewer(self.settings, authorization) is not None:
             await self.app(scope, receive, send)
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(UNAUTHORIZED)).encode()),
-                    (b"www-authenticate", b"Bearer"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": UNAUTHORIZED})
+        message = "a valid 'Authorization: Bearer <token>' header is required"
+        await send_error(send, 401, "unauthorized", message, ((b"www-authenticate", b"Bearer"),))
