@@ -16,6 +16,7 @@ from api.webhook_guard import WebhookGuard
 from crew_hitl.secrets import SecretBox, load_or_create_key
 from crew_hitl.settings import Settings
 from crew_hitl.spec import CrewRegistry
+from inbox.revocations import Revocations
 from inbox.throttle import SignInThrottle
 
 
@@ -26,6 +27,7 @@ class Services:
     crews: CrewRegistry
     box: SecretBox
     guard: WebhookGuard
+    revocations: Revocations
     sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
 
     @classmethod
@@ -36,6 +38,7 @@ class Services:
             crews=CrewRegistry.load(settings.crews_dir),
             box=SecretBox(load_or_create_key(settings.secret_key, settings.data_dir)),
             guard=WebhookGuard.from_setting(settings.webhook_allow),
+            revocations=Revocations(settings.data_dir),
         )
 
 
@@ -59,6 +62,10 @@ def box_of(request: Request) -> SecretBox:
     return services(request).box
 
 
+def revocations_of(request: Request) -> Revocations:
+    return services(request).revocations
+
+
 def throttle_of(request: Request) -> SignInThrottle:
     return services(request).sign_in_throttle
 
@@ -77,5 +84,6 @@ Gateway = Annotated[TemporalGateway, Depends(gateway_of)]
 Crews = Annotated[CrewRegistry, Depends(crews_of)]
 Box = Annotated[SecretBox, Depends(box_of)]
 Throttle = Annotated[SignInThrottle, Depends(throttle_of)]
+SignedOut = Annotated[Revocations, Depends(revocations_of)]
 Caller = Annotated[str, Depends(require_token)]
 ServicesDep = Annotated[Services, Depends(services)]

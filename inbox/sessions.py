@@ -17,7 +17,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
-from api.dependencies import AppSettings, Box
+from api.dependencies import AppSettings, Box, SignedOut
 from crew_hitl.secrets import SealError, SecretBox
 from crew_hitl.settings import Settings
 
@@ -87,7 +87,9 @@ def still_configured(settings: Settings, reviewer: str, token_fingerprint: str) 
     )
 
 
-def current_session(request: Request, box: Box, settings: AppSettings) -> Session | None:
+def current_session(
+    request: Request, box: Box, settings: AppSettings, signed_out: SignedOut
+) -> Session | None:
     """The signed-in reviewer's session, or None (a dependency of every inbox page)."""
     content = opened(box, request.cookies.get(SESSION_COOKIE), SESSION_PURPOSE)
     if content is None:
@@ -95,7 +97,7 @@ def current_session(request: Request, box: Box, settings: AppSettings) -> Sessio
     reviewer, csrf, fp = content.get("reviewer"), content.get("csrf"), content.get("fp")
     if not (isinstance(reviewer, str) and isinstance(csrf, str) and isinstance(fp, str)):
         return None
-    if not still_configured(settings, reviewer, fp):
+    if not still_configured(settings, reviewer, fp) or signed_out.revoked(csrf):
         return None
     return Session(
         reviewer=reviewer, csrf=csrf, token_fingerprint=fp, expires=float(content["exp"])

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from api.auth import identify
-from api.dependencies import AppSettings, Box, Throttle
+from api.dependencies import AppSettings, Box, SignedOut, Throttle
 from crew_hitl.secrets import SecretBox
 from inbox.pages import FORM_EXPIRED, error_page, page
 from inbox.sessions import (
@@ -70,10 +70,13 @@ async def sign_in(
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request, session: SignedIn) -> Response:
+async def sign_out(request: Request, session: SignedIn, signed_out: SignedOut) -> Response:
     form = await request.form()
     if session is not None and not same_token(session.csrf, form.get("csrf")):
         return error_page(session, 403, FORM_EXPIRED)
+    if session is not None:
+        # For good: a copy of this cookie is refused until it would have expired.
+        signed_out.revoke(session.csrf, session.expires)
     response = RedirectResponse("/ui/sign-in", status_code=303)
     clear_cookie(request, response, SESSION_COOKIE)
     return response

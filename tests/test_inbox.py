@@ -371,12 +371,20 @@ def test_the_list_is_newest_first_filtered_by_crew_and_paged(api, alice):
     assert "crew: up to 64 letters" in bad.text
 
 
-def test_sign_out_ends_the_session(alice):
-    csrf = csrf_of(alice.get("/ui").text)
-    out = alice.post("/ui/sign-out", data={"csrf": csrf})
-    assert out.status_code == 303
-    assert out.headers["location"] == "/ui/sign-in"
-    assert alice.get("/ui").status_code == 303
+def test_sign_out_ends_the_session_for_good(inbox_stack):
+    with browser_client(inbox_stack) as browser:
+        sign_in(browser, ALICE)
+        copied = browser.cookies.get("crew_hitl_session", path="/ui")
+        assert copied and browser.get("/ui").status_code == 200
+        csrf = csrf_of(browser.get("/ui").text)
+        out = browser.post("/ui/sign-out", data={"csrf": csrf})
+        assert out.status_code == 303
+        assert out.headers["location"] == "/ui/sign-in"
+        assert browser.get("/ui").status_code == 303
+    # A copy of the cookie taken before signing out is refused too.
+    with browser_client(inbox_stack) as thief:
+        thief.cookies.set("crew_hitl_session", copied, path="/ui")
+        assert thief.get("/ui").status_code == 303
 
 
 def test_an_unknown_run_is_a_page_saying_so(alice):
