@@ -44,6 +44,7 @@ class Settings(BaseModel):
     llm_api_keys: str = ""
     llm_timeout: float = 300.0
     task_heartbeat_timeout: float = 30.0
+    python_task_timeout: float = 300.0
     force_continue_after_events: int = Field(default=10_000, ge=100, le=40_000)
     max_output_bytes: int = 256 * 1024
     max_request_bytes: int = 1024 * 1024
@@ -55,6 +56,7 @@ class Settings(BaseModel):
         "status_query_timeout",
         "webhook_timeout",
         "llm_timeout",
+        "python_task_timeout",
     )
     @classmethod
     def _positive_seconds(cls, value: float) -> float:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from support import human_input_request, kickoff, resume, state_is, wait_status
+import pytest
+
+from support import client_for, human_input_request, kickoff, resume, state_is, wait_status
 
 
 def start(api, receiver, crew: str, subject: str) -> str:
@@ -45,3 +47,17 @@ def test_an_import_error_fails_at_once_with_a_clear_message(api, receiver):
     status = wait_status(api, kickoff_id, state_is("FAILED"), timeout=10)
     assert "cannot load no_such_module_here:draft" in status["error"]
     assert "ModuleNotFoundError" in status["error"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("own_stack", [{"python_task_timeout": 1.5}], indirect=True)
+def test_a_function_over_its_time_fails_the_run_after_its_retries(own_stack, receiver):
+    """CREW_HITL_PYTHON_TASK_TIMEOUT bounds a round: past it the round is given up and
+    retried (the function's thread runs on until it returns), and the run fails saying so."""
+    with client_for(own_stack) as api:
+        kickoff_id = kickoff(
+            api, receiver, inputs={"subject": "fjords", "seconds": 4}, crew="slow_python"
+        )
+        status = wait_status(api, kickoff_id, state_is("FAILED"), timeout=60)
+    assert "timeout" in status["error"].lower()
+    assert status["tasks"][0]["status"] == "failed"

@@ -162,10 +162,13 @@ class CrewRunWorkflow:
         # heartbeats; user code gets a timeout instead).
         self._publish()
         is_model = executor == "llm"
+        limit = MODEL_CALL_TIMEOUT
+        if executor.startswith("python:"):
+            limit = timedelta(seconds=self._run.python_timeout_seconds)
         return await workflow.execute_activity_method(
             TaskActivities.execute_task,
             task_input,
-            start_to_close_timeout=MODEL_CALL_TIMEOUT,
+            start_to_close_timeout=limit,
             heartbeat_timeout=timedelta(seconds=self._run.heartbeat_timeout_seconds),
             retry_policy=MODEL_RETRY if is_model else PYTHON_RETRY,
         )

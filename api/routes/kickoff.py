@@ -80,5 +80,6 @@ def run_input(
             timeout_seconds=settings.webhook_timeout,
         ),
         heartbeat_timeout_seconds=settings.task_heartbeat_timeout,
+        python_timeout_seconds=settings.python_task_timeout,
         force_continue_after_events=settings.force_continue_after_events,
     )

@@ -84,6 +84,8 @@ class CrewRunInput(BaseModel):
     resume_url: str = ""
     webhook_retry: RetrySettings = RetrySettings()
     heartbeat_timeout_seconds: float = 30.0
+    # How long one round of a python: function may take (older runs: the model call's 600 s).
+    python_timeout_seconds: float = 600.0
     force_continue_after_events: int = 10_000
     carried: CarriedRun | None = None
 
