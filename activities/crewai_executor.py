@@ -32,7 +32,7 @@ from activities.heartbeat import heartbeat_while
 from activities.python_executor import last_line
 from crew_hitl.contracts.history import AgentStep, ExecuteTaskInput, TaskResult
 from crew_hitl.contracts.status import TokenUsage
-from crew_hitl.projects import EXTRA, CrewAIProject
+from crew_hitl.projects import CrewAIProject
 from crew_hitl.settings import Settings
 
 log = logging.getLogger("crew_hitl.crewai")
@@ -108,12 +108,7 @@ class Recorder:
         total = TokenUsage()
         for _, kind, event in self.events:
             if kind == "model":
-                counts = getattr(event, "usage", None) or {}
-                total = total + TokenUsage(
-                    prompt_tokens=counts.get("prompt_tokens") or 0,
-                    completion_tokens=counts.get("completion_tokens") or 0,
-                    total_tokens=counts.get("total_tokens") or 0,
-                )
+                total = total + TokenUsage.model_validate(getattr(event, "usage", None) or {})
         return total
 
 
@@ -122,19 +117,13 @@ def as_text(value: Any) -> str:
 
 
 def as_step(kind: str, event: Any) -> AgentStep | None:
-    if kind == "tool":
+    if kind in ("tool", "tool_error"):
+        failed = kind == "tool_error"
         return AgentStep(
-            thought=f"used {event.tool_name}",
+            thought=f"{event.tool_name} failed" if failed else f"used {event.tool_name}",
             tool=event.tool_name,
             tool_input=as_text(event.tool_args),
-            result=as_text(event.output),
-        )
-    if kind == "tool_error":
-        return AgentStep(
-            thought=f"{event.tool_name} failed",
-            tool=event.tool_name,
-            tool_input=as_text(event.tool_args),
-            result=as_text(event.error),
+            result=as_text(event.error if failed else event.output),
         )
     response = event.response
     if isinstance(response, list):  # the model asked for tool calls
@@ -264,14 +253,17 @@ def execute(crew_class: type, task_name: str, context: str, inputs: dict[str, An
         forget_instance(instance)
 
 
+def without_key(text: str, api_key: str) -> str:
+    """Some endpoints echo the key in what they answer; it must not reach history."""
+    return text.replace(api_key, "[key]") if api_key else text
+
+
 def refusal(err: BaseException, api_key: str) -> ApplicationError | None:
     """A model endpoint that refuses (401, 403, ...) is final: CrewAI already retried it."""
     status = getattr(err, "status_code", None)
     if status not in REFUSING_STATUSES:
         return None
-    said = str(getattr(err, "message", "") or err).strip()[:300]
-    if api_key:
-        said = said.replace(api_key, "[key]")
+    said = without_key(str(getattr(err, "message", "") or err).strip()[:300], api_key)
     return ApplicationError(
         f"the model endpoint answered HTTP {status}: {said}",
         type="ModelRefused",
@@ -290,14 +282,9 @@ class CrewAIExecutor:
     def _crew_class(self, crew_name: str) -> type:
         with self._lock:
             if crew_name not in self._classes:
+                # A worker without the crewai extra never gets here: its registry refuses the
+                # crew, naming the extra, and check_declared says so.
                 project = self._projects[crew_name]
-                if importlib.util.find_spec("crewai") is None:
-                    raise ApplicationError(
-                        f"crew {crew_name!r} is a CrewAI project; this worker lacks the crewai "
-                        f"extra ({EXTRA})",
-                        type="CrewUnavailable",
-                        non_retryable=True,
-                    )
                 try:
                     self._classes[crew_name] = load_class(project)
                 except Exception as err:
@@ -318,7 +305,8 @@ class CrewAIExecutor:
             if refused is not None:
                 raise refused from None
             # Retried by the activity's policy; the last line reaches /status if it never works.
-            raise ApplicationError(last_line(err), type=f"CrewAI{type(err).__name__}") from None
+            message = without_key(last_line(err), self._api_key)
+            raise ApplicationError(message, type=f"CrewAI{type(err).__name__}") from None
 
     async def run(self, task_input: ExecuteTaskInput) -> TaskResult:
         loop = asyncio.get_running_loop()

@@ -230,19 +230,21 @@ class TemporalGateway:
         handle = await self._handle(kickoff_id)
         rpc_timeout = timedelta(seconds=self.query_timeout)
         try:
-            with translated(kickoff_id):
-                try:
-                    # Rejected (at no cost to open runs) when the run was closed from outside:
-                    # then its own record still says where it stood, not that it ended.
-                    return await handle.query(
-                        CrewRunWorkflow.status,
-                        reject_condition=QueryRejectCondition.NOT_COMPLETED_CLEANLY,
-                        rpc_timeout=rpc_timeout,
-                    )
-                except WorkflowQueryRejectedError as rejected:
-                    document = await handle.query(CrewRunWorkflow.status, rpc_timeout=rpc_timeout)
-                    return closed_from_outside(document, rejected.status)
-        except TemporalUnavailable as err:
+            try:
+                # Rejected (at no cost to open runs) when the run was closed from outside:
+                # then its own record still says where it stood, not that it ended.
+                return await handle.query(
+                    CrewRunWorkflow.status,
+                    reject_condition=QueryRejectCondition.NOT_COMPLETED_CLEANLY,
+                    rpc_timeout=rpc_timeout,
+                )
+            except WorkflowQueryRejectedError as rejected:
+                document = await handle.query(CrewRunWorkflow.status, rpc_timeout=rpc_timeout)
+                return closed_from_outside(document, rejected.status)
+        except RPCError as err:
+            # No worker in time is an answer here (degraded), not an outage worth a warning.
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(f"no run with id {kickoff_id!r}") from None
             reason = f"no worker answered the status query ({err.message})"
         except WorkflowQueryFailedError as err:
             reason = f"the run could not answer the status query ({err.message})"

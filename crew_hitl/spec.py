@@ -191,8 +191,14 @@ def load_project(name: str, project: CrewAIProject) -> CrewSpec:
             f"{project.crew_py}: tasks.yaml defines {', '.join(map(repr, undefined))}, which "
             f"class {crew_class.name} has no @task method for"
         )
-    by_name = {task.name: task for task in tasks}
-    tasks = [by_name[name] for name in crew_class.tasks if name in by_name]
+    described = {task.name: task for task in tasks}
+    undescribed = [name for name in crew_class.tasks if name not in described]
+    if undescribed:
+        raise CrewLoadError(
+            f"{project.crew_py}: class {crew_class.name} defines @task "
+            f"{', '.join(map(repr, undescribed))}, which tasks.yaml does not describe"
+        )
+    tasks = [described[name] for name in crew_class.tasks]
     agents = {key: agent.model_copy(update={"executor": "crewai"}) for key, agent in agents.items()}
     _check_references(config, agents, tasks)
     if not crewai_installed():

@@ -132,3 +132,9 @@ def test_a_task_the_class_does_not_define_is_refused_and_the_others_load(tmp_pat
     assert "no @task method" in registry.errors["extra"]
     assert list(registry.crews) == ["fine"]
     assert registry.projects["fine"].crew_py == (tmp_path / "fine" / "crew.py").resolve()
+
+
+def test_a_task_method_tasks_yaml_does_not_describe_is_refused(tmp_path):
+    base = write_project(tmp_path / "short", tasks=TASKS.split("draft_task:")[0])
+    with pytest.raises(CrewLoadError, match=r"defines @task 'draft_task', which tasks\.yaml"):
+        load_crew("short", base)

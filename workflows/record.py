@@ -124,7 +124,7 @@ class RunRecord:
         return [
             r.feedback if r.feedback and r.feedback.strip() else NO_FEEDBACK
             for r in self.tasks[task_id].rounds
-            if r.decision == "rejected"
+            if r.decision == Verdict.REJECTED
         ]
 
     def record_output(self, task_id: str, round_number: int, result: TaskResult) -> None:
@@ -286,7 +286,7 @@ class RunRecord:
 
 def ignored_resume(entry: AuditEntry) -> IgnoredResume:
     """An audit entry of a resume that did not apply, as /status lists it in ignored_resumes."""
-    approve = None if entry.decision is None else entry.decision == "approved"
+    approve = None if entry.decision is None else entry.decision == Verdict.APPROVED
     return IgnoredResume(
         task_id=entry.task_id,
         round=entry.round,
