@@ -20,7 +20,6 @@ from activities.signing import parse_secrets
 from activities.tasks import TaskActivities
 from activities.webhooks import WebhookActivities
 from crew_hitl.logs import configure_logging
-from crew_hitl.outbound import WebhookPolicy
 from crew_hitl.secrets import SecretBox, load_or_create_key
 from crew_hitl.settings import Settings
 from crew_hitl.spec import CrewRegistry
@@ -55,7 +54,7 @@ def build_worker(
     client: Client, settings: Settings, http: aiohttp.ClientSession, models: httpx.AsyncClient
 ) -> Worker:
     box = SecretBox(load_or_create_key(settings.secret_key, settings.data_dir))
-    policy = WebhookPolicy.from_setting(settings.webhook_allow)
+    policy = settings.webhook_policy()
     webhooks = WebhookActivities(box, http, parse_secrets(settings.webhook_secret), policy)
     tasks = TaskActivities(settings, models, load_crews(settings))
     return Worker(
@@ -85,7 +84,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    policy = WebhookPolicy.from_setting(settings.webhook_allow)
+    policy = settings.webhook_policy()
     async with guarded_session(policy) as http, httpx.AsyncClient() as models:
         worker = build_worker(client, settings, http, models)
         async with worker:

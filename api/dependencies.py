@@ -37,7 +37,7 @@ class Services:
             gateway=TemporalGateway(settings),
             crews=CrewRegistry.load(settings.crews_dir),
             box=SecretBox(load_or_create_key(settings.secret_key, settings.data_dir)),
-            guard=WebhookGuard.from_setting(settings.webhook_allow),
+            guard=WebhookGuard(settings.webhook_policy()),
             revocations=Revocations(settings.data_dir),
         )
 

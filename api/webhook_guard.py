@@ -21,10 +21,6 @@ REFUSED = "webhook_refused"
 class WebhookGuard:
     policy: WebhookPolicy
 
-    @classmethod
-    def from_setting(cls, allow: str) -> WebhookGuard:
-        return cls(WebhookPolicy.from_setting(allow))
-
     async def check(self, field: str, url: str) -> None:
         host = (urlsplit(url).hostname or "").lower().rstrip(".")
         if not host:
@@ -38,7 +34,7 @@ class WebhookGuard:
                     f"{field}: {host} ({address}) is not an allowed webhook address", REFUSED
                 )
         if self.policy.restricted and not addresses:
-            raise InvalidRequest(f"{field}: {host} is not in CREW_HITL_WEBHOOK_ALLOW", REFUSED)
+            raise InvalidRequest(f"{field}: {host} is not in CREW_HITL_WEBHOOK_ONLY", REFUSED)
 
 
 async def addresses_of(host: str) -> list[Address]:

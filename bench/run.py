@@ -22,6 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+from crew_hitl.outbound import LOOPBACK  # noqa: E402
 from crew_hitl.settings import Settings  # noqa: E402
 from drivers import CrewHitlDriver, ReferenceDriver  # noqa: E402
 from http_client import LeanClient  # noqa: E402
@@ -193,7 +194,11 @@ async def scale(
 def start_stack(workdir: Path) -> tuple[Stack, subprocess.Popen[bytes]]:
     settings = on_free_ports(
         Settings(
-            api_token=TOKEN, crews_dir=BENCH / "crews", default_crew="review", log_level="WARNING"
+            api_token=TOKEN,
+            crews_dir=BENCH / "crews",
+            default_crew="review",
+            log_level="WARNING",
+            webhook_allow=LOOPBACK,
         ),
         workdir / "data",
     )

@@ -1,36 +1,58 @@
 """Which addresses a webhook may go to: the rules shared by the API (checked at kickoff and
-resume) and the worker (checked on every address it connects to, at delivery). Link-local and
-cloud-metadata addresses are refused unless listed; CREW_HITL_WEBHOOK_ALLOW (hosts or CIDRs),
-when set, is the only way out. An IPv6 address that carries an IPv4 one meets the IPv4 rules."""
+resume) and the worker (checked on every address it connects to, at delivery).
+
+Public addresses are allowed; private, loopback, link-local, unspecified, CGNAT, ULA,
+multicast and cloud-metadata addresses are refused unless CREW_HITL_WEBHOOK_ALLOW lists them
+(so a token holder cannot make the service probe its own network and read the answers in
+/status). CREW_HITL_WEBHOOK_ONLY, when set, is the only way out. An IPv6 address that carries
+an IPv4 one meets the IPv4 rules."""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-ALWAYS_REFUSED: tuple[Network, ...] = (
-    ipaddress.ip_network("169.254.0.0/16"),  # link-local, cloud metadata (169.254.169.254)
-    ipaddress.ip_network("100.100.100.200/32"),  # Alibaba Cloud metadata
-    ipaddress.ip_network("fe80::/10"),
-    ipaddress.ip_network("fd00:ec2::/32"),  # AWS metadata over IPv6
-    ipaddress.ip_network("fd20:ce::254/128"),  # GCP metadata over IPv6
+REFUSED_UNLESS_LISTED: tuple[Network, ...] = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "0.0.0.0/8",  # unspecified, "this network"
+        "10.0.0.0/8",
+        "100.64.0.0/10",  # CGNAT; holds Alibaba Cloud's metadata 100.100.100.200
+        "127.0.0.0/8",
+        "169.254.0.0/16",  # link-local; cloud metadata 169.254.169.254
+        "172.16.0.0/12",
+        "192.0.0.0/24",  # IETF protocol assignments
+        "192.168.0.0/16",
+        "198.18.0.0/15",  # benchmarking
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, broadcast
+        "::/128",
+        "::1/128",
+        "fc00::/7",  # unique local; AWS (fd00:ec2::254) and GCP (fd20:ce::254) metadata
+        "fe80::/10",
+        "ff00::/8",
+    )
 )
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# What `make run` allows by default (a developer's receiver is on the same machine).
+LOOPBACK = "127.0.0.0/8,::1/128"
 
 
 @dataclass(frozen=True)
-class WebhookPolicy:
-    hosts: frozenset[str]
-    networks: tuple[Network, ...]
+class Destinations:
+    """Host names and networks, as a setting lists them ("hooks.example, 10.0.0.0/8")."""
+
+    hosts: frozenset[str] = frozenset()
+    networks: tuple[Network, ...] = ()
 
     @classmethod
-    def from_setting(cls, allow: str) -> WebhookPolicy:
+    def parse(cls, setting: str) -> Destinations:
         hosts: set[str] = set()
         networks: list[Network] = []
-        for item in (part.strip() for part in allow.split(",")):
+        for item in (part.strip() for part in setting.split(",")):
             if not item:
                 continue
             try:
@@ -39,21 +61,41 @@ class WebhookPolicy:
                 hosts.add(item.lower().rstrip("."))
         return cls(frozenset(hosts), tuple(networks))
 
-    @property
-    def restricted(self) -> bool:
+    def __bool__(self) -> bool:
         return bool(self.hosts or self.networks)
 
-    def allows_host(self, host: str) -> bool:
-        """A host name listed in CREW_HITL_WEBHOOK_ALLOW: allowed whatever it resolves to."""
+    def has_host(self, host: str) -> bool:
         return host.lower().rstrip(".") in self.hosts
+
+    def has_address(self, address: Address) -> bool:
+        return any(address in network for network in self.networks)
+
+
+@dataclass(frozen=True)
+class WebhookPolicy:
+    allow: Destinations = field(default_factory=Destinations)
+    only: Destinations = field(default_factory=Destinations)
+
+    @classmethod
+    def from_settings(cls, allow: str, only: str = "") -> WebhookPolicy:
+        return cls(Destinations.parse(allow), Destinations.parse(only))
+
+    @property
+    def restricted(self) -> bool:
+        """CREW_HITL_WEBHOOK_ONLY is set: nothing it does not list may be called."""
+        return bool(self.only)
+
+    def allows_host(self, host: str) -> bool:
+        """A host name listed in either setting: allowed whatever it resolves to."""
+        return self.allow.has_host(host) or self.only.has_host(host)
 
     def allows(self, address: Address) -> bool:
         address = as_ipv4(address)
-        if any(address in network for network in self.networks):
+        if self.allow.has_address(address) or self.only.has_address(address):
             return True
         if self.restricted:
             return False
-        return not any(address in network for network in ALWAYS_REFUSED)
+        return not any(address in network for network in REFUSED_UNLESS_LISTED)
 
 
 def as_ipv4(address: Address) -> Address:

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
+from crew_hitl.outbound import WebhookPolicy
+
 PREFIX = "CREW_HITL_"
 # The start-to-close limit of a regular task round (workflows/crew_run.py MODEL_CALL_TIMEOUT).
 MODEL_CALL_LIMIT_SECONDS = 600.0
@@ -37,7 +39,10 @@ class Settings(BaseModel):
     webhook_timeout: float = 15.0
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
     webhook_secret: str = ""
+    # Exceptions to the refused ranges (private, loopback, CGNAT, ...): hosts or CIDRs.
     webhook_allow: str = ""
+    # When set, the only hosts or CIDRs webhooks may go to.
+    webhook_only: str = ""
     llm_base_url: str = ""
     llm_api_key: str = ""
     # More endpoints, each with its own key: `https://api.example.com=sk-...,http://ollama:11434=`.
@@ -96,6 +101,9 @@ class Settings(BaseModel):
             if PREFIX + name.upper() in env
         }
         return cls.model_validate(values)
+
+    def webhook_policy(self) -> WebhookPolicy:
+        return WebhookPolicy.from_settings(self.webhook_allow, self.webhook_only)
 
     def model_keys(self) -> dict[str, str]:
         """The key for each model endpoint, by origin: a key goes only where it was configured

@@ -9,6 +9,7 @@ import time
 from types import FrameType
 
 from crew_hitl.logs import configure_logging
+from crew_hitl.outbound import LOOPBACK
 from crew_hitl.settings import Settings
 from runner.stack import Stack, ensure_token
 from runner.supervisor import Supervisor, TemporalExited
@@ -22,6 +23,24 @@ def raise_stop(signum: int, _frame: FrameType | None) -> None:
     raise Stop(signal.Signals(signum).name)
 
 
+def with_dev_defaults(settings: Settings) -> Settings:
+    """The dev server on its own port, and webhooks allowed to loopback, unless set."""
+    changes: dict[str, str] = {}
+    if "CREW_HITL_TEMPORAL_ADDRESS" not in os.environ:
+        changes["temporal_address"] = f"127.0.0.1:{settings.temporal_port}"
+    if "CREW_HITL_WEBHOOK_ALLOW" not in os.environ:
+        changes["webhook_allow"] = LOOPBACK
+    return settings.model_copy(update=changes)
+
+
+def webhook_line(settings: Settings) -> str:
+    if settings.webhook_only:
+        return f"only to {settings.webhook_only} (CREW_HITL_WEBHOOK_ONLY)"
+    if not settings.webhook_allow:
+        return "public addresses only"
+    return f"public addresses and {settings.webhook_allow} (CREW_HITL_WEBHOOK_ALLOW)"
+
+
 def banner(settings: Settings) -> str:
     return "\n".join(
         [
@@ -32,6 +51,7 @@ def banner(settings: Settings) -> str:
             f"  Temporal      {settings.temporal_address}",
             f"  API token     {settings.api_token}",
             f"  data          {settings.data_dir.resolve()}",
+            f"  webhooks      {webhook_line(settings)}",
             "A worker or API that crashes is started again; Ctrl-C stops all three.",
             "",
         ]
@@ -39,11 +59,7 @@ def banner(settings: Settings) -> str:
 
 
 def main() -> int:
-    settings = ensure_token(Settings.from_env())
-    if "CREW_HITL_TEMPORAL_ADDRESS" not in os.environ:
-        settings = settings.model_copy(
-            update={"temporal_address": f"127.0.0.1:{settings.temporal_port}"}
-        )
+    settings = with_dev_defaults(ensure_token(Settings.from_env()))
     configure_logging(settings.log_level)
     stack = Stack(settings)
     signal.signal(signal.SIGTERM, raise_stop)

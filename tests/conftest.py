@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from crew_hitl.outbound import LOOPBACK
 from crew_hitl.settings import Settings
 from runner.stack import Stack, on_free_ports
 
@@ -50,6 +51,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, model_server: ModelServer
         crews_dir=crews,
         webhook_retry_schedule="0.2,0.5,1,2",
         webhook_secret=f"{WEBHOOK_SECRET},{ROTATED_SECRET}",
+        webhook_allow=LOOPBACK,  # every receiver of the tests is on this machine
         webhook_timeout=5,
         status_query_timeout=2,
         llm_base_url=model_server.base_url,

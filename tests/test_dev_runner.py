@@ -51,6 +51,7 @@ def test_runner_starts_stops_and_keeps_data(tmp_path, receiver):
     env = dict(os.environ)
     env.pop("CREW_HITL_API_TOKEN", None)
     env.pop("CREW_HITL_TEMPORAL_ADDRESS", None)
+    env.pop("CREW_HITL_WEBHOOK_ALLOW", None)
     env |= {
         "CREW_HITL_DATA_DIR": str(tmp_path / "data"),
         "CREW_HITL_API_PORT": str(ports["API"]),
@@ -63,6 +64,8 @@ def test_runner_starts_stops_and_keeps_data(tmp_path, receiver):
     assert f"http://127.0.0.1:{ports['API']}" in text
     assert f"http://127.0.0.1:{ports['TEMPORAL_UI']}" in text
     assert len(token) >= 20
+    # A developer's receiver is on loopback: make run allows it, and says so.
+    assert "webhooks      public addresses and 127.0.0.0/8,::1/128" in text
     assert (tmp_path / "data" / "temporal.db").exists()
     assert httpx.get(f"http://127.0.0.1:{ports['TEMPORAL_UI']}", timeout=5).status_code == 200
 

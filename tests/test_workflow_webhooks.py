@@ -177,7 +177,7 @@ def test_the_worker_refuses_an_address_the_policy_refuses_when_it_connects() -> 
 
 
 async def refused_at_connect() -> None:
-    policy = WebhookPolicy.from_setting("192.0.2.0/24")  # loopback is not allowed here
+    policy = WebhookPolicy.from_settings("192.0.2.0/24")  # loopback is not listed
     async with (
         time_skipping_env() as env,
         loopback_receiver(env, status=200) as receiver,
