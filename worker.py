@@ -16,6 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.crewai_executor import prepare_environment
 from activities.outbound import guarded_session
+from activities.senders import identify_sender
 from activities.signing import parse_secrets
 from activities.tasks import TaskActivities
 from activities.webhooks import WebhookActivities
@@ -62,7 +63,7 @@ def build_worker(
         task_queue=settings.task_queue,
         workflows=[CrewRunWorkflow],
         workflow_runner=WORKFLOW_RUNNER,
-        activities=[tasks.execute_task, webhooks.deliver_webhook],
+        activities=[tasks.execute_task, webhooks.deliver_webhook, identify_sender],
     )
 
 

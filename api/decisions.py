@@ -17,13 +17,17 @@ from api.run_info import RunInfo
 from api.webhook_fields import check_webhook_urls, seal_webhooks
 from crew_hitl.contracts.history import ResumeSignal
 from crew_hitl.contracts.http import ResumeRequest, ResumeResponse
-from crew_hitl.contracts.status import AuditEntry, RunState, Verdict
+from crew_hitl.contracts.status import AuditEntry, DecisionSource, RunState, Verdict
 
 log = logging.getLogger("crew_hitl.api")
 
 
 async def resume_run(
-    services: Services, body: ResumeRequest, reviewer: str, key: str | None = None
+    services: Services,
+    body: ResumeRequest,
+    reviewer: str,
+    key: str | None = None,
+    source: DecisionSource = DecisionSource.API,
 ) -> ResumeResponse:
     await check_webhook_urls(services.guard, body)
     gateway = services.gateway
@@ -43,6 +47,7 @@ async def resume_run(
         reviewer=reviewer,
         decision_id=decision_id,
         webhooks=seal_webhooks(services.box, body),
+        source=source,
     )
     verdict = await gateway.decide(body.execution_id, decision) if worker_answered else None
     if verdict is None:

@@ -24,7 +24,14 @@ from api.failures import Failure
 from api.gateway import TemporalGateway
 from api.listing import MAX_PAGE_SIZE, ListedRun, RunFilter
 from crew_hitl.contracts.http import ResumeRequest
-from crew_hitl.contracts.status import ReviewRound, RunState, StatusDocument, TaskProgress, Verdict
+from crew_hitl.contracts.status import (
+    DecisionSource,
+    ReviewRound,
+    RunState,
+    StatusDocument,
+    TaskProgress,
+    Verdict,
+)
 from crew_hitl.text import excerpt
 from inbox.pages import FORM_EXPIRED, error_page, here, page, path_segment, to_sign_in
 from inbox.sessions import Session, SignedIn, same_token
@@ -145,7 +152,7 @@ async def decide(
     except ValueError as err:
         return error_page(session, 422, f"The form was incomplete: {err}")
     try:
-        await resume_run(services, body, session.reviewer)
+        await resume_run(services, body, session.reviewer, source=DecisionSource.INBOX)
     except Failure as err:
         if status_of(err) != 409:
             return error_page(session, status_of(err), err.message)

@@ -19,7 +19,7 @@ NAMED = {"api_token": f"alice:{ALICE},bob:{BOB},bare-token-41ac"}
 
 
 @pytest.mark.parametrize("own_stack", [NAMED], indirect=True)
-def test_every_resume_is_in_the_audit_trail_with_its_reviewer(own_stack, receiver):
+def test_every_resume_is_in_the_audit_trail_with_its_reviewer_and_source(own_stack, receiver):
     with api_client(own_stack, ALICE) as alice, api_client(own_stack, BOB) as bob:
         kickoff_id = kickoff(alice, receiver)
         human_input_request(receiver, kickoff_id, 1)
@@ -31,8 +31,22 @@ def test_every_resume_is_in_the_audit_trail_with_its_reviewer(own_stack, receive
             {"task_id": "reporting_task", "is_approve": True, "reviewer": "carol"},
         )
         signal_resume(own_stack, kickoff_id, {"task_id": "research_task", "reviewer": "dave"})
-        wait_status(alice, kickoff_id, lambda s: len(s["audit"]) == 3)
-        assert resume(bob, kickoff_id, "research_task", True, "good", round=2).status_code == 200
+        # A decision sent to Temporal directly names whoever the sender likes: it applies
+        # (whoever reaches Temporal may decide), but the name is recorded as claimed, beside
+        # the sender's Temporal identity.
+        signal_resume(
+            own_stack,
+            kickoff_id,
+            {
+                "task_id": "research_task",
+                "is_approve": False,
+                "human_feedback": "shorter",
+                "reviewer": "bob",
+                "round": 2,
+            },
+        )
+        human_input_request(receiver, kickoff_id, 3)
+        assert resume(bob, kickoff_id, "research_task", True, "good", round=3).status_code == 200
         status = wait_status(bob, kickoff_id, state_is("SUCCESS"))
 
     audit = status["audit"]
@@ -42,15 +56,27 @@ def test_every_resume_is_in_the_audit_trail_with_its_reviewer(own_stack, receive
         ("alice", "research_task", 1, "rejected", True),
         ("carol", "reporting_task", None, "approved", False),
         ("dave", "research_task", None, None, False),
-        ("bob", "research_task", 2, "approved", True),
+        ("bob", "research_task", 2, "rejected", True),
+        ("bob", "research_task", 3, "approved", True),
     ]
+    assert [(e["source"], e["reviewer_claimed"]) for e in audit] == [
+        ("api", False),
+        ("temporal", True),
+        ("temporal", True),
+        ("temporal", True),
+        ("api", False),
+    ]
+    senders = [e["sender"] for e in audit]
+    assert senders[0] is None and senders[4] is None, "the API's decisions name a checked reviewer"
+    assert senders[3] and "temporal-cli" in senders[3], senders
     assert "not waiting for input" in audit[1]["reason"]
     assert audit[2]["reason"].startswith("malformed resume")
     assert [e["at"] for e in audit] == sorted(e["at"] for e in audit)
     rounds = status["tasks"][0]["rounds"]
-    assert [(r["reviewer"], r["decision"]) for r in rounds] == [
-        ("alice", "rejected"),
-        ("bob", "approved"),
+    assert [(r["reviewer"], r["decision"], r["source"]) for r in rounds] == [
+        ("alice", "rejected", "api"),
+        ("bob", "rejected", "temporal"),
+        ("bob", "approved", "api"),
     ]
 
 

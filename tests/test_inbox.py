@@ -259,6 +259,11 @@ def test_decisions_carry_the_reviewer_and_a_stale_one_is_said_so(api, alice):
         "alice",
     )
     assert first["decided_at"] is not None
+    assert first["source"] == "inbox"
+    assert [(e["reviewer"], e["source"], e["reviewer_claimed"]) for e in status["audit"]] == [
+        ("alice", "inbox", False),
+        ("bob", "inbox", False),
+    ]
     assert second["decision"] is None
     assert status["ignored_resumes"] == []
 

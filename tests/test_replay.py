@@ -38,6 +38,10 @@ def test_a_fresh_reject_approve_history_replays(stack, api, receiver):
     assert resume(api, kickoff_id, "research_task", False, "More detail").status_code == 200
     human_input_request(receiver, kickoff_id, 2)
     signal_resume(stack, kickoff_id, '{"task_id": "reporting_task", "is_approve": true}')
+    # A decision sent to Temporal directly: its sender is looked up in history (a patch).
+    cli_reject = {"task_id": "research_task", "is_approve": False, "reviewer": "carol"}
+    signal_resume(stack, kickoff_id, cli_reject)
+    human_input_request(receiver, kickoff_id, 3)
     assert resume(api, kickoff_id, "research_task", True, "Good").status_code == 200
     wait_status(api, kickoff_id, state_is("SUCCESS"))
     receiver.wait_for(
@@ -46,5 +50,5 @@ def test_a_fresh_reject_approve_history_replays(stack, api, receiver):
     history = temporal(stack, "workflow", "show", "--workflow-id", kickoff_id, "-o", "json")
     replay(history, kickoff_id)
     if os.environ.get("CREW_HITL_RECORD_HISTORY") == "1":
-        # Decisions from the API arrive as the `decide` update (since decision ids).
-        (HISTORIES / "research_reject_ignored_approve_by_update.json").write_text(history)
+        # Decisions sent to Temporal directly have their sender looked up (since sources).
+        (HISTORIES / "research_decided_from_the_cli.json").write_text(history)

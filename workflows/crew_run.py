@@ -15,18 +15,21 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from activities.senders import identify_sender
     from activities.tasks import FINAL_ERRORS, TaskActivities
     from crew_hitl import search_attributes as sa
     from crew_hitl.contracts.history import (
         URL_FIELDS,
         CrewRunInput,
         ExecuteTaskInput,
+        IdentifySenderInput,
         ResumeSignal,
         TaskResult,
         WebhookTarget,
     )
     from crew_hitl.contracts.status import (
         AuditEntry,
+        DecisionSource,
         EventsPage,
         RunState,
         StatusDocument,
@@ -59,6 +62,10 @@ MODEL_CALL_TIMEOUT = timedelta(seconds=MODEL_CALL_LIMIT_SECONDS)
 # Long review loops continue as new when the server suggests it (patched in: histories
 # recorded before it never continued).
 CONTINUE_AS_NEW_PATCH = "continue-as-new-when-suggested"
+# A decision sent to Temporal directly has its sender looked up in history (runs that took
+# such a decision before this did not).
+SENDER_PATCH = "identify-direct-senders"
+SENDER_TIMEOUT = timedelta(seconds=10)
 
 
 class ReviewLimitReached(Exception):
@@ -77,6 +84,7 @@ class CrewRunWorkflow:
             run.webhook_retry, self._record, carried.gone_urls if carried else None
         )
         self._decision: ResumeSignal | None = None
+        self._decided: AuditEntry | None = None
         self._published: tuple[str, str | None] = (RunState.RUNNING.value, None)
 
     @workflow.run
@@ -119,6 +127,7 @@ class CrewRunWorkflow:
             await workflow.wait_condition(lambda: self._decision is not None)
             decision, self._decision = self._decision, None
             assert decision is not None
+            await self._identify_sender(decision)
             if decision.is_approve:
                 break
             if round_number >= task.max_review_rounds:
@@ -188,6 +197,34 @@ class CrewRunWorkflow:
             task_output=output,
             resume_url=self._run.resume_url,
         )
+
+    async def _identify_sender(self, decision: ResumeSignal) -> None:
+        """A decision sent to Temporal directly: record the sender's client identity beside
+        the reviewer name it claimed (the API's and the inbox's name a checked reviewer)."""
+        if decision.origin() is not DecisionSource.TEMPORAL or not workflow.patched(SENDER_PATCH):
+            return
+        info = workflow.info()
+        lookup = IdentifySenderInput(
+            workflow_id=info.workflow_id,
+            run_id=info.run_id,
+            task_id=decision.task_id,
+            is_approve=decision.is_approve,
+            human_feedback=decision.human_feedback,
+            reviewer=decision.reviewer,
+        )
+        try:
+            sender = await workflow.execute_local_activity(
+                identify_sender,
+                lookup,
+                start_to_close_timeout=SENDER_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError as err:
+            workflow.logger.warning("the sender of a decision was not found: %s", err.cause)
+            return
+        if self._decided is not None and sender is not None:
+            self._decided.sender = sender
+            self._record.touch()
 
     def _continue_as_new_if_suggested(self) -> None:
         """Between rounds of a long review loop, hand the run over to a fresh history when
@@ -345,7 +382,7 @@ class CrewRunWorkflow:
             self._record.ignore(signal, reason, now)
             return
         self._replace_webhooks(signal)
-        self._record.decide(signal, now)
+        self._decided = self._record.decide(signal, now)
         self._decision = signal
 
     @workflow.query(name="status")

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from crew_hitl.contracts.status import (
         TERMINAL_STATES,
         AuditEntry,
+        DecisionSource,
         DeliveryRecord,
         EventsPage,
         IgnoredResume,
@@ -159,35 +160,33 @@ class RunRecord:
         return None
 
     def ignore(self, signal: ResumeSignal, reason: str, now: datetime) -> None:
-        decision = Verdict.of(signal.is_approve)
-        self._audit(
-            now, signal.reviewer, signal.task_id, signal.round, decision, reason, signal.decision_id
-        )
+        self._audit(signal, now, signal.task_id, signal.round, reason)
         self._trim_ignored()
         self.touch()
 
     def _audit(
         self,
+        signal: ResumeSignal,
         now: datetime,
-        reviewer: str | None,
         task_id: str,
         round_number: int | None,
-        decision: str | None,
         reason: str | None = None,
-        decision_id: str | None = None,
-    ) -> None:
-        self.audit.append(
-            AuditEntry(
-                at=now,
-                reviewer=reviewer,
-                task_id=task_id,
-                round=round_number,
-                decision=decision,
-                applied=reason is None,
-                reason=reason,
-                decision_id=decision_id,
-            )
+    ) -> AuditEntry:
+        source = signal.origin()
+        entry = AuditEntry(
+            at=now,
+            reviewer=signal.reviewer,
+            task_id=task_id,
+            round=round_number,
+            decision=Verdict.of(signal.is_approve),
+            applied=reason is None,
+            reason=reason,
+            decision_id=signal.decision_id,
+            source=source,
+            reviewer_claimed=source is DecisionSource.TEMPORAL and signal.reviewer is not None,
         )
+        self.audit.append(entry)
+        return entry
 
     def _trim_ignored(self) -> None:
         excess = sum(not entry.applied for entry in self.audit) - MAX_IGNORED
@@ -204,17 +203,27 @@ class RunRecord:
         return next((e for e in self.audit if e.decision_id == decision_id), None)
 
     def ignore_malformed(self, payload: object, reason: str, now: datetime) -> None:
+        """A resume the API would have refused: only a direct Temporal sender can send one."""
         fields = payload if isinstance(payload, dict) else {}
         task_id, approve = fields.get("task_id"), fields.get("is_approve")
         reviewer = fields.get("reviewer")
-        task_id = task_id if isinstance(task_id, str) else ""
         reviewer = reviewer if isinstance(reviewer, str) else None
-        decision = Verdict.of(approve) if isinstance(approve, bool) else None
-        self._audit(now, reviewer, task_id, None, decision, reason)
+        self.audit.append(
+            AuditEntry(
+                at=now,
+                reviewer=reviewer,
+                task_id=task_id if isinstance(task_id, str) else "",
+                decision=Verdict.of(approve) if isinstance(approve, bool) else None,
+                applied=False,
+                reason=reason,
+                source=DecisionSource.TEMPORAL,
+                reviewer_claimed=reviewer is not None,
+            )
+        )
         self._trim_ignored()
         self.touch()
 
-    def decide(self, signal: ResumeSignal, now: datetime) -> None:
+    def decide(self, signal: ResumeSignal, now: datetime) -> AuditEntry:
         """Apply a decision to the pending round; the caller checked it is applicable."""
         assert self.pending is not None
         review = self.tasks[self.pending.task_id].rounds[-1]
@@ -222,13 +231,12 @@ class RunRecord:
         review.feedback = signal.human_feedback
         review.reviewer = signal.reviewer
         review.decided_at = now
-        task_id = self.pending.task_id
-        self._audit(
-            now, signal.reviewer, task_id, review.round, review.decision, None, signal.decision_id
-        )
+        review.source = signal.origin()
+        entry = self._audit(signal, now, self.pending.task_id, review.round)
         self.pending = None
         self.state = RunState.RUNNING
         self.touch()
+        return entry
 
     def complete_task(self, task_id: str) -> None:
         progress = self.tasks[task_id]

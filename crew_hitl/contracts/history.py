@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from crew_hitl.contracts.status import (
     AuditEntry,
+    DecisionSource,
     DeliveryRecord,
     LastExecutedTask,
     RunEvent,
@@ -105,6 +106,27 @@ class ResumeSignal(BaseModel):
     stepWebhookUrl: str | None = None  # noqa: N815
     crewWebhookUrl: str | None = None  # noqa: N815
     webhooks: WebhookTargets | None = None
+    # Set by the API and the inbox after checking the reviewer's token or session; absent
+    # when the decision was sent to Temporal directly.
+    source: DecisionSource | None = None
+
+    def origin(self) -> DecisionSource:
+        """Where the decision came from. Decisions the API sent before it named its source
+        carry a decision_id, which no direct sender needs."""
+        if self.source is not None:
+            return self.source
+        return DecisionSource.API if self.decision_id else DecisionSource.TEMPORAL
+
+
+class IdentifySenderInput(BaseModel):
+    """A decision sent to Temporal directly, to be found in the run's history."""
+
+    workflow_id: str
+    run_id: str
+    task_id: str
+    is_approve: bool
+    human_feedback: str = ""
+    reviewer: str | None = None
 
 
 class ContextItem(BaseModel):

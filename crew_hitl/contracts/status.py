@@ -27,6 +27,16 @@ class Verdict(StrEnum):
         return self is Verdict.APPROVED
 
 
+class DecisionSource(StrEnum):
+    """Where a decision came from. `api` and `inbox`: the service checked the reviewer's token
+    or session. `temporal`: a signal or update sent to Temporal directly (the CLI, the Web UI,
+    another program); its reviewer name is only what the sender claimed."""
+
+    API = "api"
+    INBOX = "inbox"
+    TEMPORAL = "temporal"
+
+
 class RunState(StrEnum):
     RUNNING = "RUNNING"
     PENDING_HUMAN_INPUT = "PENDING_HUMAN_INPUT"
@@ -78,6 +88,7 @@ class ReviewRound(BaseModel):
     feedback: str | None = None
     reviewer: str | None = None
     decided_at: datetime | None = None
+    source: DecisionSource | None = None
 
 
 class TaskStatus(StrEnum):
@@ -129,6 +140,11 @@ class AuditEntry(BaseModel):
     applied: bool
     reason: str | None = None
     decision_id: str | None = None
+    source: DecisionSource | None = None
+    # The reviewer name is what a direct Temporal sender typed: nobody checked it.
+    reviewer_claimed: bool = False
+    # A direct sender's Temporal client identity, as the run's history records it.
+    sender: str | None = None
 
 
 class IgnoredResume(BaseModel):

@@ -30,6 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.senders import identify_sender
 from crew_hitl import search_attributes
 from crew_hitl.contracts.history import (
     AgentStep,
@@ -173,7 +174,7 @@ async def crew_worker(
         client,
         task_queue=TASK_QUEUE,
         workflows=[CrewRunWorkflow],
-        activities=list(activities),
+        activities=[*activities, identify_sender],
         workflow_runner=runner,
     )
     async with worker:
