@@ -18,6 +18,7 @@ from api.routes import kickoff, resume, runs, service
 from api.token_first import TokenFirst
 from crew_hitl.logs import configure_logging
 from crew_hitl.settings import Settings
+from inbox.renewal import SessionRenewal
 
 log = logging.getLogger("crew_hitl.api")
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (service, kickoff, resume, runs):
         app.include_router(module.router)
     app.include_router(inbox.router)
+    app.add_middleware(SessionRenewal)
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_request_bytes)
     # Added last, so it runs first: no body is read for a caller without a token.
     app.add_middleware(TokenFirst, settings=services.settings)

@@ -53,6 +53,8 @@ class Settings(BaseModel):
     force_continue_after_events: int = Field(default=10_000, ge=100, le=40_000)
     max_output_bytes: int = 256 * 1024
     max_request_bytes: int = 1024 * 1024
+    # An inbox session not used for this long ends (it ends 12 hours after sign-in anyway).
+    inbox_idle_timeout: float = 3600.0
     log_level: str = "INFO"
 
     @field_validator(
@@ -62,6 +64,7 @@ class Settings(BaseModel):
         "webhook_timeout",
         "llm_timeout",
         "python_task_timeout",
+        "inbox_idle_timeout",
     )
     @classmethod
     def _positive_seconds(cls, value: float) -> float:

@@ -1,7 +1,9 @@
 """The inbox's sign-in session: an HttpOnly, SameSite=Strict cookie sealed with the API's
 SecretBox. It holds the reviewer's name, a fingerprint of the token they signed in with (so a
-token taken out of CREW_HITL_API_TOKEN ends its sessions), the CSRF token of their forms and
-an expiry; never the token itself.
+token taken out of CREW_HITL_API_TOKEN ends its sessions), the CSRF token of their forms, an
+expiry and when it was last used; never the token itself. A session unused for
+CREW_HITL_INBOX_IDLE_TIMEOUT ends; one in use is sealed again with the new time now and then
+(request.state carries the new cookie to inbox/renewal.py, which sets it on the answer).
 
 Before sign-in a second, short-lived cookie carries the CSRF token of the sign-in form, so
 that another site cannot sign a browser in under its own token."""
@@ -12,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -25,6 +27,11 @@ SESSION_COOKIE = "crew_hitl_session"
 SIGN_IN_COOKIE = "crew_hitl_sign_in"
 SESSION_SECONDS = 12 * 3600
 SIGN_IN_SECONDS = 3600
+# A session in use is sealed again with the time it was seen at most this often (or a quarter
+# of the idle timeout, when that is shorter): not a new cookie on every page.
+RENEW_AFTER_SECONDS = 60
+# Where a renewed session's Set-Cookie waits in request.state for inbox/renewal.py.
+RENEWED = "renewed_session"
 COOKIE_PATH = "/ui"
 # Sealed values of other kinds (webhook targets) can never pass for a session.
 SESSION_PURPOSE = "inbox-session"
@@ -37,6 +44,7 @@ class Session:
     csrf: str
     token_fingerprint: str
     expires: float
+    seen: float
 
 
 def fingerprint(token: str) -> str:
@@ -49,6 +57,7 @@ def new_session(reviewer: str, token: str) -> Session:
         csrf=secrets.token_urlsafe(24),
         token_fingerprint=fingerprint(token.strip()),
         expires=time.time() + SESSION_SECONDS,
+        seen=time.time(),
     )
 
 
@@ -60,6 +69,7 @@ def seal_session(box: SecretBox, session: Session) -> str:
             "csrf": session.csrf,
             "fp": session.token_fingerprint,
             "exp": session.expires,
+            "seen": session.seen,
         }
     )
 
@@ -99,9 +109,28 @@ def current_session(
         return None
     if not still_configured(settings, reviewer, fp) or signed_out.revoked(csrf):
         return None
-    return Session(
-        reviewer=reviewer, csrf=csrf, token_fingerprint=fp, expires=float(content["exp"])
+    expires = float(content["exp"])  # type: ignore[arg-type]  # opened() checked it
+    seen = content.get("seen")
+    seen = float(seen) if isinstance(seen, int | float) else expires - SESSION_SECONDS
+    now = time.time()
+    idle = settings.inbox_idle_timeout
+    if now - seen > idle:
+        return None
+    session = Session(
+        reviewer=reviewer, csrf=csrf, token_fingerprint=fp, expires=expires, seen=seen
     )
+    if now - seen > min(RENEW_AFTER_SECONDS, idle / 4):
+        session = replace(session, seen=now)
+        sealed = seal_session(box, session)
+        setattr(request.state, RENEWED, cookie_header(request, sealed, int(expires - now)))
+    return session
+
+
+def cookie_header(request: Request, sealed: str, max_age: int) -> bytes:
+    """The Set-Cookie header of this session cookie, as set_cookie would add it."""
+    carrier = Response()
+    set_cookie(request, carrier, SESSION_COOKIE, sealed, max_age)
+    return next(v for k, v in reversed(carrier.raw_headers) if k == b"set-cookie")
 
 
 def sign_in_csrf(request: Request, box: SecretBox) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import parse_qs, quote, urlsplit
@@ -27,6 +28,7 @@ from support import (
     api_client,
     browser_client,
     csrf_of,
+    extra_api,
     reviewer_stack,
     sign_in,
     start_paused,
@@ -261,8 +263,7 @@ def test_decisions_carry_the_reviewer_and_a_stale_one_is_said_so(api, alice):
     assert first["decided_at"] is not None
     assert first["source"] == "inbox"
     assert [(e["reviewer"], e["source"], e["reviewer_claimed"]) for e in status["audit"]] == [
-        ("alice", "inbox", False),
-        ("bob", "inbox", False),
+        ("alice", "inbox", False),  # bob's late decision was refused before it reached the run
     ]
     assert second["decision"] is None
     assert status["ignored_resumes"] == []
@@ -390,6 +391,42 @@ def test_sign_out_ends_the_session_for_good(inbox_stack):
     with browser_client(inbox_stack) as thief:
         thief.cookies.set("crew_hitl_session", copied, path="/ui")
         assert thief.get("/ui").status_code == 303
+
+
+@pytest.fixture(scope="module")
+def idle_expiring_api(inbox_stack, tmp_path_factory) -> Iterator[httpx.Client]:
+    yield from extra_api(inbox_stack, tmp_path_factory, inbox_idle_timeout=2)
+
+
+def test_a_session_ends_when_it_is_not_used_and_lives_while_it_is(idle_expiring_api):
+    with httpx.Client(base_url=str(idle_expiring_api.base_url), timeout=15) as browser:
+        assert sign_in(browser, ALICE).status_code == 303
+        # Used every 1.2 s, the session outlives its 2 s idle timeout: each use renews it.
+        for _ in range(3):
+            time.sleep(1.2)
+            page = browser.get("/ui")
+            assert page.status_code == 200, "a session in use ended"
+        assert "crew_hitl_session=" in page.headers.get("set-cookie", "")
+        renewed = browser.cookies.get("crew_hitl_session", path="/ui")
+        time.sleep(2.5)
+        assert browser.get("/ui").status_code == 303, "an idle session was still valid"
+    # The cookie itself is refused, wherever it is sent from.
+    with httpx.Client(base_url=str(idle_expiring_api.base_url), timeout=15) as thief:
+        thief.cookies.set("crew_hitl_session", renewed, path="/ui")
+        assert thief.get("/ui").status_code == 303
+
+
+def test_sign_out_is_not_undone_by_a_renewed_cookie(idle_expiring_api):
+    with httpx.Client(base_url=str(idle_expiring_api.base_url), timeout=15) as browser:
+        assert sign_in(browser, ALICE).status_code == 303
+        time.sleep(1.2)  # the next request renews the session, and signs out
+        out = browser.post("/ui/sign-out", data={"csrf": csrf_of(browser.get("/ui").text)})
+        assert out.status_code == 303
+        [session_cookie] = [
+            c for c in out.headers.get_list("set-cookie") if c.startswith("crew_hitl_session=")
+        ]
+        assert "max-age=0" in session_cookie.lower(), "sign-out's deletion was overridden"
+        assert browser.get("/ui").status_code == 303
 
 
 def test_an_unknown_run_is_a_page_saying_so(alice):
