@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -36,7 +36,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.failures import (
@@ -67,10 +67,11 @@ from crew_hitl.contracts.status import (
     EventsPage,
     RunState,
     StatusDocument,
+    Verdict,
 )
 from crew_hitl.settings import Settings
 from crew_hitl.text import run_summary
-from workflows.crew_run import CrewRunWorkflow
+from workflows.crew_run import DECISION_REFUSED, CrewRunWorkflow
 
 log = logging.getLogger("crew_hitl.api")
 CONNECT_TIMEOUT = 5.0
@@ -335,7 +336,11 @@ class TemporalGateway:
             return None
         try:
             return update.result()
-        except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+        except WorkflowUpdateFailedError as err:
+            if (refusal := refused_decision(err, decision)) is not None:
+                return refusal
+            log.info("resume %s: the update failed (%s)", kickoff_id, err)
+        except WorkflowUpdateRPCTimeoutOrCancelledError as err:
             log.info("resume %s: the update failed (%s)", kickoff_id, err)
         except RPCError as err:
             if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
@@ -392,3 +397,22 @@ class TemporalGateway:
                 if not run.info.closed and run.info.state not in TERMINAL_STATES
             )
         )
+
+
+def refused_decision(err: WorkflowUpdateFailedError, decision: ResumeSignal) -> AuditEntry | None:
+    """The run's verdict on a decision its validator refused (nothing was written to its
+    history, so it is in no audit): not applied, with the reason."""
+    cause = err.cause
+    if not (isinstance(cause, ApplicationError) and cause.type == DECISION_REFUSED):
+        return None
+    return AuditEntry(
+        at=datetime.now(UTC),
+        reviewer=decision.reviewer,
+        task_id=decision.task_id,
+        round=decision.round,
+        decision=Verdict.of(decision.is_approve),
+        applied=False,
+        reason=cause.message,
+        decision_id=decision.decision_id,
+        source=decision.origin(),
+    )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
 
+from crew_hitl.contracts.history import ResumeSignal
 from support import human_input_request, kickoff, resume, state_is, wait_status
+from workflows.crew_run import CrewRunWorkflow
 
 PROTECTED = [
     ("GET", "/inputs", None),
@@ -266,9 +272,9 @@ def decide_at_once(
 
 
 def assert_one_applied(answers: list[httpx.Response], status: dict) -> None:
-    """The run applied one decision, answered 200; every other answer is a 409, and those the
-    run turned down (they carry a decision_id) are in its audit as not applied. (A 200 with
-    `confirmed: false` is one no worker took in time: the run judged it later.)"""
+    """The run applied one decision, answered 200; every other answer is a 409. Those the
+    run's validator refused left nothing in its history or audit; a 200 with `confirmed: false`
+    (no worker took it in time, so it went as a signal) is in the audit as not applied."""
     assert {a.status_code for a in answers} <= {200, 409}, [a.text for a in answers]
     accepted = [a.json() for a in answers if a.status_code == 200]
     refused = [a.json() for a in answers if a.status_code == 409]
@@ -277,8 +283,8 @@ def assert_one_applied(answers: list[httpx.Response], status: dict) -> None:
     [applied] = [e["decision_id"] for e in audit if e["applied"]]
     assert applied in {a["decision_id"] for a in accepted}
     turned_down = {e["decision_id"] for e in audit if not e["applied"]}
-    assert {r["decision_id"] for r in refused if "decision_id" in r} <= turned_down
-    assert turned_down <= {r["decision_id"] for r in accepted + refused if "decision_id" in r}
+    assert not turned_down & {r.get("decision_id") for r in refused}, "a refused update was kept"
+    assert turned_down <= {a["decision_id"] for a in accepted if not a["confirmed"]}
 
 
 def test_racing_approvals_advance_the_run_once(api, receiver):
@@ -370,3 +376,42 @@ def test_retries_of_one_event_keep_its_webhook_id(api, receiver):
         lambda r: r.path == "/hitl-flaky" and r.body["kickoff_id"] == kickoff_id, count=3
     )
     assert len({r.headers["webhook-id"] for r in tries}) == 1
+
+
+def test_a_decision_the_run_cannot_take_leaves_nothing_in_its_history(stack, api, receiver):
+    """A `decide` update for another task or round (stale, racing, or sent to Temporal
+    directly) is refused by the run's validator: no event is written, no audit entry kept."""
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+
+    async def refuse_and_count() -> tuple[list[str], list[str], list[str]]:
+        client = await Client.connect(
+            stack.settings.temporal_address, data_converter=pydantic_data_converter
+        )
+        handle = client.get_workflow_handle_for(CrewRunWorkflow.run, kickoff_id)
+
+        async def events() -> list[str]:
+            return [EventType.Name(e.event_type) async for e in handle.fetch_history_events()]
+
+        before = await events()
+        while True:  # the webhook's delivery may still be writing its events
+            await asyncio.sleep(0.3)
+            settled, before = before, await events()
+            if settled == before and before[-1] == "EVENT_TYPE_WORKFLOW_TASK_COMPLETED":
+                break
+        reasons = []
+        for stale in (
+            ResumeSignal(task_id="reporting_task", is_approve=True, decision_id="d-1"),
+            ResumeSignal(task_id="research_task", is_approve=True, round=3, decision_id="d-2"),
+        ):
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await handle.execute_update(CrewRunWorkflow.decide, stale)
+            reasons.append(str(refused.value.cause))
+        return before, await events(), reasons
+
+    before, after, reasons = asyncio.run(refuse_and_count())
+    assert after == before, f"refused updates added {after[len(before) :]}"
+    assert "'reporting_task' is not waiting for input" in reasons[0]
+    assert "round 3 is not the pending round 1" in reasons[1]
+    assert api.get(f"/status/{kickoff_id}").json()["audit"] == []
+    assert resume(api, kickoff_id, "research_task", True).status_code == 200

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from crew_hitl.contracts.history import ContextItem
@@ -28,7 +28,7 @@ from support.temporal_env import (
     webhooks,
     with_executor,
 )
-from workflows.crew_run import CrewRunWorkflow
+from workflows.crew_run import DECISION_REFUSED, CrewRunWorkflow
 
 REJECTION = "Add sources for every point"
 APPROVAL_NOTE = "Good. Keep it short."
@@ -155,6 +155,43 @@ async def reject_past_the_limit() -> None:
     failed = stubs.delivered_of("crew_failed")
     assert [r.body["error"] for r in failed] == [cause.message]
     assert stubs.delivered_of("crew_completed") == []
+
+
+def test_a_decision_the_run_cannot_take_is_refused_before_it_reaches_history() -> None:
+    """Stale or misdirected `decide` updates are refused by the validator with the reason
+    and leave no audit entry behind (nor history events on a real server: test_trust.py); a
+    signal, which cannot be refused, is still recorded as ignored."""
+    asyncio.run(refuse_stale_updates())
+
+
+async def refuse_stale_updates() -> None:
+    async with time_skipping_env() as env:
+        stubs = StubActivities()
+        async with crew_worker(env.client, stubs.all()):
+            handle = await start_run(env.client, run_input(research_crew(), webhooks=webhooks()))
+            await wait_pending(handle, "research_task", 1)
+            stale = [
+                (resume_signal("reporting_task", True), "'reporting_task' is not waiting"),
+                (resume_signal("research_task", True, round=2), "round 2 is not the pending"),
+            ]
+            for decision, reason in stale:
+                with pytest.raises(WorkflowUpdateFailedError) as refused:
+                    await handle.execute_update(CrewRunWorkflow.decide, decision)
+                cause = refused.value.cause
+                assert isinstance(cause, ApplicationError) and cause.type == DECISION_REFUSED
+                assert reason in cause.message
+            assert (await status_of(handle)).audit == []
+
+            await handle.signal(CrewRunWorkflow.resume, stale[0][0])
+            approve = resume_signal("research_task", True, decision_id="dec-ok")
+            first = await handle.execute_update(CrewRunWorkflow.decide, approve)
+            # The run has moved on, but the same decision_id is answered with its verdict.
+            assert await handle.execute_update(CrewRunWorkflow.decide, approve) == first
+            final = await handle.result()
+    assert [(e.task_id, e.applied) for e in final.audit] == [
+        ("reporting_task", False),
+        ("research_task", True),
+    ]
 
 
 def test_a_decision_id_is_applied_once_however_often_it_arrives() -> None:

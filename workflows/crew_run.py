@@ -66,6 +66,8 @@ CONTINUE_AS_NEW_PATCH = "continue-as-new-when-suggested"
 # such a decision before this did not).
 SENDER_PATCH = "identify-direct-senders"
 SENDER_TIMEOUT = timedelta(seconds=10)
+# The error type of a `decide` update its validator refused.
+DECISION_REFUSED = "DecisionRefused"
 
 
 class ReviewLimitReached(Exception):
@@ -365,6 +367,18 @@ class CrewRunWorkflow:
             if verdict is not None:
                 return verdict
         return self._record.audit[-1]
+
+    @decide.validator
+    def refuse_what_cannot_apply(self, signal: ResumeSignal) -> None:
+        """Runs before the update is written to history: a decision the run cannot take now
+        (no task waiting, another task, another round) is refused with the reason and leaves
+        nothing behind, so stale or racing decisions do not grow a waiting run's history. A
+        decision_id the run has taken passes, to be answered with its first verdict."""
+        if signal.decision_id is not None and self._record.decision(signal.decision_id):
+            return
+        reason = self._record.why_not_applicable(signal)
+        if reason is not None:
+            raise ApplicationError(reason, type=DECISION_REFUSED, non_retryable=True)
 
     def _take(self, signal: ResumeSignal) -> None:
         """Apply the decision, or record why not. A decision_id already taken (the API's
