@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (service, kickoff, resume, runs):
         app.include_router(module.router)
     app.include_router(inbox.router)
+    app.include_router(runs.older_status)
     app.add_middleware(SessionRenewal)
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_request_bytes)
     # Added last, so it runs first: no body is read for a caller without a token.

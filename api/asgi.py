@@ -9,7 +9,7 @@ from typing import Any
 async def send_error(
     send: Any, status: int, error: str, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()
 ) -> None:
-    payload = json.dumps({"error": error, "message": message}).encode()
+    payload = json.dumps({"error": error, "message": message, "detail": message}).encode()
     await send(
         {
             "type": "http.response.start",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from api.dependencies import Services
-from api.failures import Failure, InvalidRequest, RunMovedOn
+from api.failures import Failure, InvalidRequest, NotFound, RunMovedOn
 from api.gateway import RunNotAnswering, TemporalGateway
 from api.idempotency import decision_id_for
 from api.run_info import RunInfo
@@ -18,6 +18,7 @@ from api.webhook_fields import check_webhook_urls, seal_webhooks
 from crew_hitl.contracts.history import ResumeSignal
 from crew_hitl.contracts.http import ResumeRequest, ResumeResponse
 from crew_hitl.contracts.status import AuditEntry, DecisionSource, RunState, Verdict
+from crew_hitl.spec import CrewRegistry
 
 log = logging.getLogger("crew_hitl.api")
 
@@ -33,7 +34,7 @@ async def resume_run(
     gateway = services.gateway
     decision_id = decision_id_for(reviewer, key)
     try:
-        worker_answered = await check_still_waiting(gateway, body)
+        worker_answered = await check_still_waiting(gateway, body, services.crews)
     except RunMovedOn:
         # A retry may find the run moved on by its own first attempt: answer as that one was.
         if key is None or (earlier := await verdict_now(gateway, body, decision_id)) is None:
@@ -69,10 +70,14 @@ async def verdict_now(
     return earlier
 
 
-async def check_still_waiting(gateway: TemporalGateway, body: ResumeRequest) -> bool:
-    """RunMovedOn unless the task (and the round, when given) waits for input. False when it
-    took asking a worker and none answered."""
-    check_waiting(await gateway.describe(body.execution_id), body)
+async def check_still_waiting(
+    gateway: TemporalGateway, body: ResumeRequest, crews: CrewRegistry
+) -> bool:
+    """NotFound for a task the run's crew does not have; RunMovedOn unless the task (and the
+    round, when given) waits for input. False when it took asking a worker and none answered."""
+    info = await gateway.describe(body.execution_id)
+    check_known_task(crews, info, body)
+    check_waiting(info, body)
     if body.round is None:
         return True
     return await check_round(gateway, body)
@@ -125,6 +130,18 @@ def same_decision(verdict: AuditEntry, body: ResumeRequest) -> bool:
     rounds_agree = body.round is None or verdict.round in (None, body.round)
     same_choice = verdict.decision == Verdict.of(body.is_approve)
     return verdict.task_id == body.task_id and same_choice and rounds_agree
+
+
+def check_known_task(crews: CrewRegistry, info: RunInfo, body: ResumeRequest) -> None:
+    """A task its crew does not have is a 404, as CrewAI answers (a task that exists but does
+    not wait is a 409: see RunMovedOn). Judged by the crew as this API loaded it, which may
+    be newer than the run's copy: the task the run waits on is always known."""
+    crew = crews.crews.get(info.crew or "")
+    if crew is None or body.task_id == info.pending_task:
+        return
+    if body.task_id not in {task.name for task in crew.tasks}:
+        known = ", ".join(task.name for task in crew.tasks)
+        raise NotFound(f"crew {crew.name!r} has no task {body.task_id!r} (its tasks: {known})")
 
 
 def check_waiting(info: RunInfo, body: ResumeRequest) -> None:

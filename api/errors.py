@@ -1,4 +1,5 @@
-"""Every error leaves the API as JSON {"error", "message"}; nothing a client sends is a 500.
+"""Every error leaves the API as JSON {"error", "message", "detail"} (`detail` repeats the
+message for clients written to FastAPI's shape); nothing a client sends is a 500.
 The one place where a Failure becomes an HTTP status."""
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class ErrorBody(BaseModel):
 
     error: str
     message: str
+    detail: str  # the message again, where FastAPI-style clients look for it
     problems: list[Problem] | None = None
     missing: list[str] | None = None
     decision_id: str | None = None  # a /resume the run did not apply (409)
@@ -93,7 +95,9 @@ def status_of(failure: Failure) -> int:
 def error_response(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(
-        {"error": error, "message": message, **extra}, status_code=status, headers=headers
+        {"error": error, "message": message, "detail": message, **extra},
+        status_code=status,
+        headers=headers,
     )
 
 

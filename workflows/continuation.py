@@ -74,6 +74,7 @@ def carried_state(
     )
     latest = {d.webhook_id for d in record.deliveries[len(record.deliveries) - limits.deliveries :]}
     return CarriedRun(
+        started_at=record.started_at,
         tasks=tasks,
         current_task=record.current_task,
         notes=record.notes,

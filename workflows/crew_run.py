@@ -79,7 +79,7 @@ class CrewRunWorkflow:
     @workflow.init
     def __init__(self, run: CrewRunInput) -> None:
         self._run = run
-        self._record = RunRecord(run)
+        self._record = RunRecord(run, started_at=workflow.info().start_time)
         carried = run.carried
         self._webhooks = (carried.webhooks if carried else run.webhooks).model_copy()
         self._outbox = Outbox(
@@ -119,9 +119,9 @@ class CrewRunWorkflow:
         """Rounds of one task until its output is final: at once without human input, else
         when a reviewer approves; a rejection runs it again with the feedback."""
         while True:
-            round_number = self._record.start_round(task.name)
+            round_number = self._record.start_round(task.name, workflow.now())
             result = await self._execute(task, round_number)
-            self._record.record_output(task.name, round_number, result)
+            self._record.record_output(task.name, round_number, result, workflow.now())
             self._emit_steps(task, result)
             if not task.human_input:
                 break
@@ -288,7 +288,7 @@ class CrewRunWorkflow:
 
     def _finish(self) -> None:
         record = self._record
-        record.finish()
+        record.finish(workflow.now())
         self._publish()
         workflow.logger.info("run %s succeeded", self._run.kickoff_id)
         self._send(
@@ -300,13 +300,13 @@ class CrewRunWorkflow:
         )
 
     async def _stop(self) -> None:
-        self._record.stop()
+        self._record.stop(workflow.now())
         self._publish()
         workflow.logger.info("run %s stopped", self._run.kickoff_id)
         await self._outbox.drain()
 
     async def _fail(self, error: str) -> NoReturn:
-        self._record.fail(error)
+        self._record.fail(error, workflow.now())
         self._publish()
         workflow.logger.warning("run %s failed: %s", self._run.kickoff_id, error)
         # `result` is there (null) for receivers that always read it.

@@ -45,7 +45,7 @@ NO_FEEDBACK = "(rejected without feedback)"
 
 
 class RunRecord:
-    def __init__(self, run: CrewRunInput) -> None:
+    def __init__(self, run: CrewRunInput, started_at: datetime | None = None) -> None:
         self.kickoff_id = run.kickoff_id
         self.crew = run.crew
         self.summary = run_summary(run.crew.name, run.inputs)
@@ -64,6 +64,9 @@ class RunRecord:
         self.token_usage = TokenUsage()
         self.audit: list[AuditEntry] = []
         self.continued = 0
+        self.started_at = started_at
+        self.finished_at: datetime | None = None
+        self._round_started: datetime | None = None
         if run.carried is not None:
             self._restore(run.carried)
 
@@ -78,6 +81,7 @@ class RunRecord:
         self.last_executed = carried.last_executed
         self.token_usage = carried.token_usage
         self.continued = carried.continued
+        self.started_at = carried.started_at or self.started_at
 
     def touch(self) -> None:
         """Something a client can see changed: long-polls and event streams wake up."""
@@ -101,8 +105,9 @@ class RunRecord:
     def progress_of(self, task_id: str) -> TaskProgress:
         return self.tasks[task_id]
 
-    def start_round(self, task_id: str) -> int:
+    def start_round(self, task_id: str, now: datetime | None = None) -> int:
         self.current_task = task_id
+        self._round_started = now
         progress = self.tasks[task_id]
         progress.status = TaskStatus.RUNNING
         self.touch()
@@ -128,9 +133,13 @@ class RunRecord:
             if r.decision == Verdict.REJECTED
         ]
 
-    def record_output(self, task_id: str, round_number: int, result: TaskResult) -> None:
+    def record_output(
+        self, task_id: str, round_number: int, result: TaskResult, now: datetime | None = None
+    ) -> None:
         output = result.output
         progress = self.tasks[task_id]
+        if now is not None and self._round_started is not None:
+            progress.execution_time += (now - self._round_started).total_seconds()
         progress.output = output
         progress.output_json = result.output_json
         progress.agent_role = result.agent_role or self.crew.agents[progress.agent].role or None
@@ -246,14 +255,16 @@ class RunRecord:
             self.notes.append(approval.feedback)
         self.touch()
 
-    def stop(self) -> None:
+    def stop(self, now: datetime | None = None) -> None:
+        self.finished_at = now
         self.state = RunState.STOPPED
         self.pending = None
         if self.current_task and self.tasks[self.current_task].status != TaskStatus.COMPLETED:
             self.tasks[self.current_task].status = TaskStatus.STOPPED
         self.touch()
 
-    def finish(self) -> None:
+    def finish(self, now: datetime | None = None) -> None:
+        self.finished_at = now
         self.state = RunState.SUCCESS
         self.current_task = None
         self.result = self.last_executed.output if self.last_executed else ""
@@ -261,7 +272,8 @@ class RunRecord:
             self.result_json = self.tasks[self.last_executed.task_id].output_json
         self.touch()
 
-    def fail(self, error: str) -> None:
+    def fail(self, error: str, now: datetime | None = None) -> None:
+        self.finished_at = now
         self.state = RunState.FAILED
         self.error = error
         if self.current_task and self.tasks[self.current_task].status != TaskStatus.COMPLETED:
@@ -289,6 +301,8 @@ class RunRecord:
             token_usage=self.token_usage,
             version=self.version,
             continued=self.continued,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
         )
 
 

@@ -12,6 +12,7 @@ from api.dependencies import Caller, Services, ServicesDep
 from api.errors import error_responses
 from api.failures import InvalidRequest
 from api.idempotency import idempotency_key, key_parameter, kickoff_id_for
+from api.ignored import ignored_fields
 from api.webhook_fields import check_webhook_urls, seal_webhooks
 from crew_hitl.contracts.history import CrewRunInput, RetrySettings
 from crew_hitl.contracts.http import KickoffRequest, KickoffResponse
@@ -43,10 +44,11 @@ async def kickoff(
     key = idempotency_key(request)
     kickoff_id = kickoff_id_for(caller, key)
     run = run_input(services, body, crew, kickoff_id)
-    fingerprint = services.box.fingerprint(body.model_dump_json()) if key else None
+    fingerprint = services.box.fingerprint(body.known_fields_json()) if key else None
+    ignored = ignored_fields(body)
     if await services.gateway.start(run, fingerprint):
         log.info("kickoff %s: crew %s", kickoff_id, crew.name)
-        return KickoffResponse(kickoff_id=kickoff_id)
+        return KickoffResponse(kickoff_id=kickoff_id, ignored_fields=ignored)
     # A retried kickoff with the same Idempotency-Key: the run it already started, unless the
     # key was used for another request.
     earlier = await services.gateway.kickoff_fingerprint(kickoff_id)
@@ -55,7 +57,7 @@ async def kickoff(
             "Idempotency-Key: already used for another kickoff; use a new key for a new run"
         )
     log.info("kickoff %s: repeated Idempotency-Key, same run", kickoff_id)
-    return KickoffResponse(kickoff_id=kickoff_id)
+    return KickoffResponse(kickoff_id=kickoff_id, ignored_fields=ignored)
 
 
 def run_input(

@@ -8,6 +8,7 @@ from api.decisions import resume_run
 from api.dependencies import Caller, ServicesDep
 from api.errors import error_responses
 from api.idempotency import idempotency_key, key_parameter
+from api.ignored import ignored_fields
 from crew_hitl.contracts.http import ResumeRequest, ResumeResponse
 
 router = APIRouter()
@@ -24,4 +25,6 @@ IDEMPOTENT_RESUME = key_parameter(
 async def resume(
     request: Request, body: ResumeRequest, services: ServicesDep, caller: Caller
 ) -> ResumeResponse:
-    return await resume_run(services, body, caller, idempotency_key(request))
+    ignored = ignored_fields(body)
+    answer = await resume_run(services, body, caller, idempotency_key(request))
+    return answer.model_copy(update={"ignored_fields": ignored})

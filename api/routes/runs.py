@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from api.crewai_status import with_crewai_fields
 from api.dependencies import Caller, Gateway
 from api.errors import error_responses
 from api.listing import MAX_PAGE_SIZE, ExecutionsPage, RunFilter, summary
@@ -62,7 +63,8 @@ async def status(
 ) -> StatusDocument:
     """With `wait`, a long-poll: answers once the run's `version` passes `since` (or at the
     timeout, unchanged)."""
-    return await status_after(gateway, kickoff_id, since, wait, request.is_disconnected)
+    doc = await status_after(gateway, kickoff_id, since, wait, request.is_disconnected)
+    return with_crewai_fields(doc)
 
 
 @router.get(
@@ -88,4 +90,26 @@ async def events(
 async def stop(kickoff_id: str, gateway: Gateway, _: Caller) -> StopResponse:
     await gateway.stop(kickoff_id)
     log.info("stop %s", kickoff_id)
-    return StopResponse(status="stopped", kickoff_id=kickoff_id)
+    return StopResponse(status="stopped", kickoff_id=kickoff_id, kickoffId=kickoff_id)
+
+
+# The path CrewAI's documents gave for a while: registered last, so that it takes only what
+# no other route does (a run id with '/' needs the path above).
+older_status = APIRouter()
+
+
+@older_status.get(
+    "/{kickoff_id}/status",
+    responses=error_responses(401, 404, 422, 503),
+    summary="Status (the older path)",
+)
+async def status_at_the_older_path(
+    request: Request,
+    kickoff_id: str,
+    gateway: Gateway,
+    caller: Caller,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0,
+    since: Annotated[int | None, Query(ge=0)] = None,
+) -> StatusDocument:
+    """GET /status/{kickoff_id} at the path CrewAI's documents used through several releases."""
+    return await status(request, kickoff_id, gateway, caller, wait, since)

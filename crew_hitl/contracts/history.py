@@ -8,6 +8,7 @@ for tests/test_replay.py."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -182,6 +183,7 @@ class CarriedRun(BaseModel):
     gone_urls: list[str] = []
     undelivered: list[DeliverWebhookInput] = []
     continued: int = 0
+    started_at: datetime | None = None
 
 
 CrewRunInput.model_rebuild()

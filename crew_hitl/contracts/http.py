@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from crew_hitl.contracts.history import URL_FIELDS
 from crew_hitl.contracts.values import FreeJson, HttpUrl, Strict, UnicodeText
@@ -41,14 +41,38 @@ class WebhookUrls(Strict):
         return {name: str(url) for name in URL_FIELDS if (url := getattr(self, name)) is not None}
 
 
-class KickoffRequest(WebhookUrls):
+# Names of unknown fields given back in `ignored_fields`: enough to see a typo, never the body.
+MAX_IGNORED_NAMES = 20
+MAX_IGNORED_NAME_LENGTH = 64
+
+
+class Lenient(BaseModel):
+    """A request body that accepts top-level fields it does not know and ignores them (a
+    client sending a newer CrewAI field keeps working); the fields it knows stay strict."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def ignored_fields(self) -> list[str]:
+        names = sorted(self.model_extra or {})[:MAX_IGNORED_NAMES]
+        return [name[:MAX_IGNORED_NAME_LENGTH] for name in names]
+
+    def known_fields_json(self) -> str:
+        """The body without the ignored fields, as JSON (what a repeat must match)."""
+        return self.model_dump_json(exclude=set(self.model_extra or {}))
+
+
+class KickoffRequest(Lenient, WebhookUrls):
+    model_config = ConfigDict(extra="allow")
+
     inputs: FreeJson = {}
     crew: str | None = None
     meta: FreeJson | None = None
     humanInputWebhook: HumanInputWebhook | None = None  # noqa: N815
 
 
-class ResumeRequest(WebhookUrls):
+class ResumeRequest(Lenient, WebhookUrls):
+    model_config = ConfigDict(extra="allow")
+
     execution_id: str = Field(min_length=1, max_length=256)
     task_id: str = Field(min_length=1, max_length=256)
     human_feedback: UnicodeText = ""
@@ -58,6 +82,8 @@ class ResumeRequest(WebhookUrls):
 
 class KickoffResponse(BaseModel):
     kickoff_id: str
+    # Top-level fields of the request this API does not know, and ignored.
+    ignored_fields: list[str] = []
 
 
 class ResumeResponse(BaseModel):
@@ -67,11 +93,13 @@ class ResumeResponse(BaseModel):
     # False when no worker confirmed the decision in time: the run has it (signals are
     # durable) and applies it when a worker picks the run up, unless the run has moved on.
     confirmed: bool
+    ignored_fields: list[str] = []
 
 
 class StopResponse(BaseModel):
     status: Literal["stopped"]
     kickoff_id: str
+    kickoffId: str  # noqa: N815 - the same, as CrewAI's guide shows it
 
 
 class InputsResponse(BaseModel):

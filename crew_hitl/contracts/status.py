@@ -48,6 +48,27 @@ class RunState(StrEnum):
 TERMINAL_STATES = {RunState.SUCCESS, RunState.FAILED, RunState.STOPPED}
 
 
+class CrewAIStatus(StrEnum):
+    """`status` as CrewAI's deployed-crew reference gives it (running, completed, error), with
+    names of its kind for the states it does not have."""
+
+    RUNNING = "running"
+    PENDING_HUMAN_INPUT = "pending_human_input"
+    COMPLETED = "completed"
+    ERROR = "error"
+    STOPPED = "stopped"
+
+    @classmethod
+    def of(cls, state: RunState) -> CrewAIStatus:
+        return {
+            RunState.RUNNING: cls.RUNNING,
+            RunState.PENDING_HUMAN_INPUT: cls.PENDING_HUMAN_INPUT,
+            RunState.SUCCESS: cls.COMPLETED,
+            RunState.FAILED: cls.ERROR,
+            RunState.STOPPED: cls.STOPPED,
+        }[state]
+
+
 class TokenUsage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -110,6 +131,8 @@ class TaskProgress(BaseModel):
     # The latest round's structured output and the agent's role, as the executor reported them.
     output_json: dict[str, Any] | None = None
     agent_role: str | None = None
+    # Seconds the task's rounds spent running (time waiting for a reviewer not counted).
+    execution_time: float = 0.0
 
 
 class PendingHumanInput(BaseModel):
@@ -174,6 +197,11 @@ class StatusDocument(BaseModel):
     error: str | None = None
     token_usage: TokenUsage = TokenUsage()
     version: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    # CrewAI's names for the same, filled in by the API when it answers (api/crewai_status.py).
+    status: CrewAIStatus | None = None
+    execution_time: float | None = None
     continued: int = 0
     degraded: str | None = None
 
