@@ -120,6 +120,7 @@ def as_step(kind: str, event: Any) -> AgentStep | None:
     if kind in ("tool", "tool_error"):
         failed = kind == "tool_error"
         return AgentStep(
+            kind=kind,
             thought=f"{event.tool_name} failed" if failed else f"used {event.tool_name}",
             tool=event.tool_name,
             tool_input=as_text(event.tool_args),
@@ -128,8 +129,8 @@ def as_step(kind: str, event: Any) -> AgentStep | None:
     response = event.response
     if isinstance(response, list):  # the model asked for tool calls
         names = [call.get("function", {}).get("name", "?") for call in response]
-        return AgentStep(thought=f"{event.model} called {', '.join(names)}", result="")
-    return AgentStep(thought=f"{event.model} answered", result=as_text(response))
+        return AgentStep(kind="llm", thought=f"{event.model} called {', '.join(names)}")
+    return AgentStep(kind="llm", thought=f"{event.model} answered", result=as_text(response))
 
 
 _handlers_installed = False

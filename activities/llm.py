@@ -133,6 +133,7 @@ def parse_completion(response: httpx.Response, messages: list[dict[str, str]], w
         ) from None
     usage = TokenUsage.model_validate(data.get("usage") or {})
     step = AgentStep(
+        kind="llm",
         prompt=json.dumps(messages, ensure_ascii=False),
         thought=f"{data.get('model', 'model')} answered ({usage.total_tokens} tokens)",
         result=output,

@@ -21,5 +21,7 @@ async def check_webhook_urls(guard: WebhookGuard, body: WebhookUrls) -> None:
     urls = body.webhook_urls()
     if isinstance(body, KickoffRequest) and body.humanInputWebhook is not None:
         urls["humanInputWebhook.url"] = str(body.humanInputWebhook.url)
+    if isinstance(body, KickoffRequest) and body.webhooks is not None:
+        urls["webhooks.url"] = str(body.webhooks.url)
     for field, url in urls.items():
         await guard.check(field, url)

@@ -46,9 +46,31 @@ def test_a_crewai_project_runs_its_tool_and_goes_through_review(api, receiver, m
         taskWebhookUrl=receiver.url("/task"),
         stepWebhookUrl=receiver.url("/step"),
         crewWebhookUrl=receiver.url("/crew"),
+        webhooks={
+            "events": ["llm_call_completed", "tool_usage_finished"],
+            "url": receiver.url("/stream"),
+            "realtime": True,
+        },
     )
     first = human_input_request(receiver, kickoff_id, 1, timeout=FIRST_TASK)
     assert first.body["task_id"] == "research_task"
+    # The same steps, streamed under CrewAI's event names.
+    streamed = [
+        r.body["events"][0]
+        for r in receiver.wait_for(
+            lambda r: r.path == "/stream" and r.body["events"][0]["execution_id"] == kickoff_id,
+            count=3,
+        )
+    ]
+    assert [e["type"] for e in streamed] == [
+        "llm_call_completed",
+        "tool_usage_finished",
+        "llm_call_completed",
+    ]
+    assert streamed[1]["data"]["tool_name"] == "save_note"
+    assert streamed[1]["data"]["output"] == f"noted: {TOOL_ARGUMENT}"
+    assert streamed[2]["data"]["response"] == first.body["task_output"]
+    assert {e["data"]["agent_role"] for e in streamed} == {streamed[0]["data"]["agent_role"]}
 
     # The project's own tool ran, and the steps arrived in order with its name, input, result.
     notes = Path(os.environ["CREW_NOTES_FILE"]).read_text()

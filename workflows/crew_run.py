@@ -44,6 +44,7 @@ from workflows.continuation import continuation_input, should_continue
 from workflows.details import current_details
 from workflows.outbox import Outbox
 from workflows.record import RunRecord
+from workflows.stream import EventStream
 
 TASK_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=FINAL_ERRORS)
 TASK_TIMEOUT = timedelta(minutes=5)
@@ -85,6 +86,7 @@ class CrewRunWorkflow:
         self._outbox = Outbox(
             run.webhook_retry, self._record, carried.gone_urls if carried else None
         )
+        self._stream = EventStream(run.kickoff_id, run.event_stream, self._outbox)
         self._decision: ResumeSignal | None = None
         self._decided: AuditEntry | None = None
         self._published: tuple[str, str | None] = (RunState.RUNNING.value, None)
@@ -93,6 +95,8 @@ class CrewRunWorkflow:
     async def run(self, run: CrewRunInput) -> StatusDocument:
         if run.carried is not None:
             self._outbox.resend(run.carried.undelivered)
+        else:
+            self._stream_event("crew_kickoff_started", crew_name=run.crew.name, inputs=run.inputs)
         try:
             for task in run.crew.tasks:
                 if self._record.progress_of(task.name).status != TaskStatus.COMPLETED:
@@ -120,9 +124,10 @@ class CrewRunWorkflow:
         when a reviewer approves; a rejection runs it again with the feedback."""
         while True:
             round_number = self._record.start_round(task.name, workflow.now())
+            self._stream_event("task_started", **self._task_fields(task), round=round_number)
             result = await self._execute(task, round_number)
             self._record.record_output(task.name, round_number, result, workflow.now())
-            self._emit_steps(task, result)
+            self._emit_steps(task, result, round_number)
             if not task.human_input:
                 break
             self._request_review(task, round_number, result.output)
@@ -199,6 +204,10 @@ class CrewRunWorkflow:
             task_output=output,
             resume_url=self._run.resume_url,
         )
+        self._stream_event(
+            "human_input_requested", **self._task_fields(task), round=round_number, output=output
+        )
+        self._flush_stream()
 
     async def _identify_sender(self, decision: ResumeSignal) -> None:
         """A decision sent to Temporal directly: record the sender's client identity beside
@@ -233,6 +242,7 @@ class CrewRunWorkflow:
         workflows/continuation.py says so."""
         if not should_continue(self._run, self._outbox):
             return
+        self._flush_stream()  # a batch is not carried, but a delivery under way is
         continuation = continuation_input(self._run, self._record, self._webhooks, self._outbox)
         if continuation is None or not workflow.patched(CONTINUE_AS_NEW_PATCH):
             return
@@ -248,9 +258,27 @@ class CrewRunWorkflow:
 
     # ------------------------------------------------------------ webhooks
 
-    def _emit_steps(self, task: TaskSpec, result: TaskResult) -> None:
+    def _emit_steps(self, task: TaskSpec, result: TaskResult, round_number: int) -> None:
+        fields = self._task_fields(task)
         for step in result.steps:
             self._send(self._webhooks.step, "agent_step", task_id=task.name, **step.model_dump())
+            self._stream.add_step(self._webhooks.stream, step, **fields)
+        self._stream_event(
+            "agent_execution_completed", **fields, round=round_number, output=result.output
+        )
+
+    def _task_fields(self, task: TaskSpec) -> dict[str, Any]:
+        """What every streamed task event names: the task (CrewAI's task_name, and our
+        task_id) and the agent's role."""
+        role = self._record.progress_of(task.name).agent_role
+        agent = self._run.crew.agents[task.agent]
+        return {"task_name": task.name, "task_id": task.name, "agent_role": role or agent.role}
+
+    def _stream_event(self, event_type: str, **data: Any) -> None:
+        self._stream.add(self._webhooks.stream, event_type, **data)
+
+    def _flush_stream(self) -> None:
+        self._stream.flush(self._webhooks.stream)
 
     def _emit_task_completed(self, task: TaskSpec) -> None:
         """As CrewAI's task webhook reads it (`agent` is the agent's role, `summary` CrewAI's
@@ -268,6 +296,17 @@ class CrewRunWorkflow:
             output=progress.output,
             output_json=progress.output_json,
         )
+        self._stream_event(
+            "task_completed",
+            **self._task_fields(task),
+            output={
+                "raw": progress.output,
+                "json_dict": progress.output_json,
+                "summary": task_summary(task.description),
+                "agent": progress.agent_role or task.agent,
+            },
+        )
+        self._flush_stream()
 
     def _send(self, target: WebhookTarget | None, event: str, **fields: Any) -> None:
         body = {"event": event, "kickoff_id": self._run.kickoff_id, "meta": self._run.meta}
@@ -298,11 +337,24 @@ class CrewRunWorkflow:
             result_json=record.result_json,
             token_usage=record.token_usage.model_dump(),
         )
+        self._stream_event(
+            "crew_kickoff_completed",
+            crew_name=self._run.crew.name,
+            output=record.result,
+            result_json=record.result_json,
+            total_tokens=record.token_usage.total_tokens,
+        )
+        self._flush_stream()
 
     async def _stop(self) -> None:
         self._record.stop(workflow.now())
         self._publish()
         workflow.logger.info("run %s stopped", self._run.kickoff_id)
+        # CrewAI has no event for a stopped run: a failed kickoff that says so.
+        self._stream_event(
+            "crew_kickoff_failed", crew_name=self._run.crew.name, error="stopped", stopped=True
+        )
+        self._flush_stream()
         await self._outbox.drain()
 
     async def _fail(self, error: str) -> NoReturn:
@@ -311,6 +363,10 @@ class CrewRunWorkflow:
         workflow.logger.warning("run %s failed: %s", self._run.kickoff_id, error)
         # `result` is there (null) for receivers that always read it.
         self._send(self._webhooks.crew, "crew_failed", error=error, result=None)
+        if (task := self._record.current_task) is not None:
+            self._stream_event("task_failed", task_name=task, task_id=task, error=error)
+        self._stream_event("crew_kickoff_failed", crew_name=self._run.crew.name, error=error)
+        self._flush_stream()
         await self._outbox.drain()
         raise ApplicationError(error, type="CrewRunFailed", non_retryable=True)
 

@@ -44,10 +44,14 @@ class Outbox:
     def idle(self) -> bool:
         return all(tail.done() for tail in self._tails.values())
 
-    def send(self, target: WebhookTarget | None, event: str, body: dict[str, Any]) -> None:
-        """Log the event for /events, and deliver it when its webhook is configured."""
+    def send(
+        self, target: WebhookTarget | None, event: str, body: dict[str, Any], log: bool = True
+    ) -> None:
+        """Log the event for /events (unless `log` is False: a batch of events already
+        logged), and deliver it when its webhook is configured."""
         webhook_id = f"msg_{workflow.uuid4().hex}"
-        self._record.log_event(webhook_id, event, body)
+        if log:
+            self._record.log_event(webhook_id, event, body)
         if target is None:
             return
         record = DeliveryRecord(event=event, url=target.url, webhook_id=webhook_id)

@@ -14,7 +14,7 @@ from api.failures import InvalidRequest
 from api.idempotency import idempotency_key, key_parameter, kickoff_id_for
 from api.ignored import ignored_fields
 from api.webhook_fields import check_webhook_urls, seal_webhooks
-from crew_hitl.contracts.history import CrewRunInput, RetrySettings
+from crew_hitl.contracts.history import CrewRunInput, EventStreamSpec, RetrySettings
 from crew_hitl.contracts.http import KickoffRequest, KickoffResponse
 from crew_hitl.spec import CrewSpec
 from crew_hitl.targets import sealed_target
@@ -70,12 +70,19 @@ def run_input(
         webhooks.human_input = sealed_target(
             box, str(body.humanInputWebhook.url), auth.model_dump() if auth else None
         )
+    stream = body.webhooks
+    if stream is not None:
+        auth = stream.authentication
+        webhooks.stream = sealed_target(box, str(stream.url), auth.model_dump() if auth else None)
     return CrewRunInput(
         kickoff_id=kickoff_id,
         crew=crew.interpolated(body.inputs),
         inputs=body.inputs,
         meta=body.meta,
         webhooks=webhooks,
+        event_stream=EventStreamSpec(events=stream.events, realtime=stream.realtime)
+        if stream is not None
+        else None,
         resume_url=f"{settings.resume_base_url}/resume",
         webhook_retry=RetrySettings(
             schedule_seconds=settings.retry_schedule(),

@@ -46,6 +46,16 @@ class WebhookTargets(BaseModel):
     task: WebhookTarget | None = None
     step: WebhookTarget | None = None
     crew: WebhookTarget | None = None
+    # The `webhooks` object of a kickoff: CrewAI's batched event stream.
+    stream: WebhookTarget | None = None
+
+
+class EventStreamSpec(BaseModel):
+    """What a kickoff's `webhooks` object subscribed to: CrewAI event types (none: every event
+    this service has), each sent at once (`realtime`) or batched."""
+
+    events: list[str] = []
+    realtime: bool = False
 
 
 # The deployed-crew API's URL fields (kickoff, resume, the resume signal) and the target each
@@ -83,6 +93,7 @@ class CrewRunInput(BaseModel):
     inputs: dict[str, Any] = {}
     meta: dict[str, Any] | None = None
     webhooks: WebhookTargets = WebhookTargets()
+    event_stream: EventStreamSpec | None = None
     resume_url: str = ""
     webhook_retry: RetrySettings = RetrySettings()
     heartbeat_timeout_seconds: float = 30.0
@@ -149,6 +160,9 @@ class ExecuteTaskInput(BaseModel):
 
 
 class AgentStep(BaseModel):
+    # What kind of step, as the executor knows it: "llm" (a model call), "tool", "tool_error";
+    # None for a step of the offline or python executor.
+    kind: str | None = None
     prompt: str = ""
     thought: str = ""
     tool: str | None = None

@@ -31,6 +31,20 @@ class HumanInputWebhook(Strict):
     authentication: WebhookAuth | None = None
 
 
+EventType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+class EventStreamRequest(Strict):
+    """The `webhooks` object of a kickoff: CrewAI's event streaming. `events` names the CrewAI
+    event types to send (none: all this service has); `realtime` sends each at once instead
+    of in batches."""
+
+    events: list[EventType] = Field(default=[], max_length=100)
+    url: HttpUrl
+    realtime: bool = False
+    authentication: WebhookAuth | None = None
+
+
 class WebhookUrls(Strict):
     taskWebhookUrl: HttpUrl | None = None  # noqa: N815 - the deployed-crew API's names
     stepWebhookUrl: HttpUrl | None = None  # noqa: N815
@@ -68,6 +82,7 @@ class KickoffRequest(Lenient, WebhookUrls):
     crew: str | None = None
     meta: FreeJson | None = None
     humanInputWebhook: HumanInputWebhook | None = None  # noqa: N815
+    webhooks: EventStreamRequest | None = None
 
 
 class ResumeRequest(Lenient, WebhookUrls):

@@ -1,0 +1,66 @@
+"""A kickoff's `webhooks` object: the run's events in CrewAI's streaming format, {"events":
+[{"id", "execution_id", "timestamp", "type", "data"}]}, under CrewAI's event type names.
+With `realtime` each event leaves at once; otherwise they are batched and leave when the run
+pauses for a reviewer, a task ends, the run ends or hands over to a continuation (or a batch
+is full). Batches go through the outbox like every other webhook: signed, retried, in order,
+with a delivery row. A run without the object does nothing here, not even draw an id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from crew_hitl.contracts.history import AgentStep, EventStreamSpec, WebhookTarget
+
+from workflows.outbox import Outbox
+
+# The batch event name in `deliveries` and the most events one batch carries.
+BATCH_EVENT = "events"
+MAX_BATCH = 50
+# The kind of an executor's step as CrewAI names the event.
+STEP_EVENTS = {"llm": "llm_call_completed", "tool": "tool_usage_finished"}
+STEP_ERRORS = {"tool_error": "tool_usage_error"}
+
+
+class EventStream:
+    def __init__(self, kickoff_id: str, spec: EventStreamSpec | None, outbox: Outbox) -> None:
+        self._kickoff_id = kickoff_id
+        self._spec = spec
+        self._outbox = outbox
+        self._batch: list[dict[str, Any]] = []
+
+    def add(self, target: WebhookTarget | None, event_type: str, **data: Any) -> None:
+        spec = self._spec
+        if target is None or spec is None or (spec.events and event_type not in spec.events):
+            return
+        self._batch.append(
+            {
+                "id": str(workflow.uuid4()),
+                "execution_id": self._kickoff_id,
+                "timestamp": workflow.now().isoformat(),
+                "type": event_type,
+                "data": data,
+            }
+        )
+        if spec.realtime or len(self._batch) >= MAX_BATCH:
+            self.flush(target)
+
+    def add_step(self, target: WebhookTarget | None, step: AgentStep, **common: Any) -> None:
+        """A model call or tool use an executor reported (other steps are the agent's own
+        execution, streamed as agent_execution_completed)."""
+        if step.kind in STEP_EVENTS or step.kind in STEP_ERRORS:
+            tool = {"tool_name": step.tool, "tool_args": step.tool_input} if step.tool else {}
+            if step.kind in STEP_ERRORS:
+                self.add(target, STEP_ERRORS[step.kind], **common, **tool, error=step.result)
+            elif step.tool:
+                self.add(target, STEP_EVENTS[step.kind], **common, **tool, output=step.result)
+            else:
+                self.add(target, STEP_EVENTS[step.kind], **common, response=step.result)
+
+    def flush(self, target: WebhookTarget | None) -> None:
+        if target is None or not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        self._outbox.send(target, BATCH_EVENT, {"events": batch}, log=False)
