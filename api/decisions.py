@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from api.dependencies import Services
-from api.failures import Failure, InvalidRequest, NotFound, RunMovedOn
+from api.failures import Failure, InvalidRequest, RunMovedOn
 from api.gateway import RunNotAnswering, TemporalGateway
 from api.idempotency import decision_id_for
 from api.run_info import RunInfo
@@ -133,15 +133,19 @@ def same_decision(verdict: AuditEntry, body: ResumeRequest) -> bool:
 
 
 def check_known_task(crews: CrewRegistry, info: RunInfo, body: ResumeRequest) -> None:
-    """A task its crew does not have is a 404, as CrewAI answers (a task that exists but does
-    not wait is a 409: see RunMovedOn). Judged by the crew as this API loaded it, which may
-    be newer than the run's copy: the task the run waits on is always known."""
+    """A task its crew does not have is a 409 like any task not waiting (the service's
+    contract; CrewAI answers 404), saying which tasks the crew has. Judged by the crew as this
+    API loaded it, which may be newer than the run's copy: the task the run waits on is
+    always known."""
     crew = crews.crews.get(info.crew or "")
     if crew is None or body.task_id == info.pending_task:
         return
     if body.task_id not in {task.name for task in crew.tasks}:
         known = ", ".join(task.name for task in crew.tasks)
-        raise NotFound(f"crew {crew.name!r} has no task {body.task_id!r} (its tasks: {known})")
+        raise RunMovedOn(
+            f"crew {crew.name!r} has no task {body.task_id!r} (its tasks: {known}); "
+            f"{info.pending_task!r} is waiting for input"
+        )
 
 
 def check_waiting(info: RunInfo, body: ResumeRequest) -> None:

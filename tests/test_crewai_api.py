@@ -91,14 +91,16 @@ def test_a_stopped_and_a_failed_run_read_as_crewai_names_them(api, receiver):
     assert status["execution_time"] is not None
 
 
-def test_resume_answers_404_for_a_task_the_crew_has_not_and_409_for_one_not_waiting(api, receiver):
+def test_resume_of_a_task_the_crew_has_not_says_so(api, receiver):
+    """409 as for any task not waiting (the service's contract; CrewAI's reference says 404:
+    README's compatibility table), naming the crew's tasks."""
     kickoff_id = kickoff(api, receiver)
     human_input_request(receiver, kickoff_id, 1)
     unknown = resume(api, kickoff_id, "no_such_task", True)
-    assert unknown.status_code == 404
+    assert unknown.status_code == 409
     body = unknown.json()
-    assert body["error"] == "not_found"
-    assert "no task 'no_such_task'" in body["message"]
+    assert body["error"] == "conflict"
+    assert "no task 'no_such_task' (its tasks: research_task, reporting_task)" in body["message"]
     assert body["detail"] == body["message"]
     not_waiting = resume(api, kickoff_id, "reporting_task", True)
     assert not_waiting.status_code == 409
