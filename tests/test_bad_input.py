@@ -90,7 +90,6 @@ def test_unknown_crew_is_404(api):
         # Used to be accepted, and then every delivery failed: no header can carry it.
         b'{"inputs": {"topic": "x"}, "humanInputWebhook": {"url": "http://127.0.0.1:9/h",'
         b' "authentication": {"strategy": "bearer", "token": "t\\r\\nX-Injected: 1"}}}',
-        b'{"inputs": {"topic": "x"}, "unknown_field": 1}',
         b'{"inputs": {"topic": "x"}, "meta": [1]}',
     ],
 )
@@ -111,7 +110,6 @@ def test_malformed_kickoff_is_422(api, content):
         {"execution_id": "", "task_id": "t", "is_approve": True},
         {"execution_id": "x", "task_id": "t", "is_approve": True, "round": 0},
         {"execution_id": "x", "task_id": "t", "is_approve": True, "stepWebhookUrl": "file:///x"},
-        {"execution_id": "x", "task_id": "t", "is_approve": True, "approved": True},
     ],
 )
 def test_malformed_resume_is_422(api, body):

@@ -181,7 +181,7 @@ def test_stop_cancels_a_paused_run(api, receiver):
     human_input_request(receiver, kickoff_id, 1)
     answer = api.post(f"/stop/{kickoff_id}")
     assert answer.status_code == 200
-    assert answer.json() == {"status": "stopped", "kickoff_id": kickoff_id}
+    assert answer.json() == {"status": "stopped", "kickoff_id": kickoff_id, "kickoffId": kickoff_id}
     status = wait_status(api, kickoff_id, state_is("STOPPED"))
     assert status["pending_human_input"] is None
     assert status["tasks"][0]["status"] == "stopped"
