@@ -70,9 +70,10 @@ def confine_webhooks(body: Any, hook_base: str) -> None:
     for name in WEBHOOK_FIELDS:
         if name in body:
             body[name] = confined(body[name], hook_base)
-    hook = body.get("humanInputWebhook")
-    if isinstance(hook, dict) and "url" in hook:
-        hook["url"] = confined(hook["url"], hook_base)
+    for name in ("humanInputWebhook", "webhooks"):
+        hook = body.get(name)
+        if isinstance(hook, dict) and "url" in hook:
+            hook["url"] = confined(hook["url"], hook_base)
 
 
 def auth(rnd: random.Random) -> dict[str, str]:
