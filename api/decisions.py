@@ -113,6 +113,14 @@ def answer(
             f"the run did not apply this decision: {verdict.reason}", decision_id=decision_id
         )
     note = "" if verdict is not None else UNCONFIRMED
+    if verdict is not None and verdict.approvals_missing:
+        return ResumeResponse(
+            status="approval_recorded",
+            message=f"{body.task_id} approval recorded; {verdict.approvals_missing} more needed",
+            decision_id=decision_id,
+            confirmed=True,
+            approvals_missing=verdict.approvals_missing,
+        )
     if body.is_approve:
         status, message = "resumed", f"{body.task_id} approved; the run continues{note}"
     else:

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.failures import (
     Failure,
     InvalidRequest,
+    NotAssigned,
     NotFound,
     NotSignedIn,
     RunMovedOn,
@@ -28,6 +29,7 @@ log = logging.getLogger("crew_hitl.api")
 ERROR_NAMES = {
     400: "bad_request",
     401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
@@ -40,6 +42,7 @@ ERROR_NAMES = {
 ERROR_MEANINGS = {
     400: "The body is not text (UTF-8) that can be read as JSON",
     401: "No valid `Authorization: Bearer <token>` header",
+    403: "The task's review policy names other reviewers",
     404: "No such run or crew",
     409: "The run is not in a state that allows this",
     413: "The body is over CREW_HITL_MAX_REQUEST_BYTES, or the run it makes too large for Temporal",
@@ -76,6 +79,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 HTTP_STATUS: dict[type[Failure], int] = {
     NotSignedIn: 401,
+    NotAssigned: 403,
     NotFound: 404,
     RunMovedOn: 409,
     TooLarge: 413,

@@ -23,6 +23,12 @@ class NotSignedIn(Failure):
     code = "unauthorized"
 
 
+class NotAssigned(Failure):
+    """The task's review policy does not name this reviewer."""
+
+    code = "forbidden"
+
+
 class NotFound(Failure):
     """No such run (of this service) or crew."""
 

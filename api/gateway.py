@@ -42,6 +42,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.failures import (
     Failure,
     InvalidRequest,
+    NotAssigned,
     NotFound,
     RunMovedOn,
     TemporalUnavailable,
@@ -71,7 +72,7 @@ from crew_hitl.contracts.status import (
 )
 from crew_hitl.settings import Settings
 from crew_hitl.text import run_summary
-from workflows.crew_run import DECISION_REFUSED, CrewRunWorkflow
+from workflows.crew_run import DECISION_REFUSED, NOT_ASSIGNED, CrewRunWorkflow
 
 log = logging.getLogger("crew_hitl.api")
 CONNECT_TIMEOUT = 5.0
@@ -403,6 +404,8 @@ def refused_decision(err: WorkflowUpdateFailedError, decision: ResumeSignal) -> 
     """The run's verdict on a decision its validator refused (nothing was written to its
     history, so it is in no audit): not applied, with the reason."""
     cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == NOT_ASSIGNED:
+        raise NotAssigned(cause.message)
     if not (isinstance(cause, ApplicationError) and cause.type == DECISION_REFUSED):
         return None
     return AuditEntry(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from crew_hitl.projects import (
     EXTRA,
@@ -19,6 +19,7 @@ from crew_hitl.projects import (
     find_project,
     read_crew_class,
 )
+from crew_hitl.review_policy import ReviewPolicy
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_MAX_REVIEW_ROUNDS = 10
@@ -64,6 +65,13 @@ class TaskSpec(BaseModel):
     context: list[str] | None = None
     max_review_rounds: int = Field(default=DEFAULT_MAX_REVIEW_ROUNDS, ge=1)
     executor: str | None = None
+    review: ReviewPolicy | None = None
+
+    @model_validator(mode="after")
+    def _review_needs_human_input(self) -> TaskSpec:
+        if self.review is not None and not self.human_input:
+            raise ValueError("review: a policy needs human_input: true")
+        return self
 
     _executor = field_validator("executor")(known_executor)
 
@@ -211,10 +219,22 @@ def _definitions(config: Path) -> tuple[dict[str, AgentSpec], list[TaskSpec]]:
     tasks_raw = _read_yaml(config / "tasks.yaml")
     try:
         agents = {key: AgentSpec(name=key, **_stripped(val)) for key, val in agents_raw.items()}
-        tasks = [TaskSpec(name=key, **_stripped(val)) for key, val in tasks_raw.items()]
     except (ValidationError, TypeError) as err:
         raise CrewLoadError(f"{config}: {err}") from err
-    return agents, tasks
+    return agents, [_task(config, key, value) for key, value in tasks_raw.items()]
+
+
+def _task(config: Path, name: str, definition: Any) -> TaskSpec:
+    try:
+        return TaskSpec(name=name, **_stripped(definition))
+    except ValidationError as err:
+        reasons = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+            for e in err.errors()
+        )
+        raise CrewLoadError(f"{config / 'tasks.yaml'}: task {name!r}: {reasons}") from err
+    except TypeError as err:
+        raise CrewLoadError(f"{config / 'tasks.yaml'}: task {name!r}: {err}") from err
 
 
 def _check_references(config: Path, agents: dict[str, AgentSpec], tasks: list[TaskSpec]) -> None:

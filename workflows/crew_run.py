@@ -5,7 +5,8 @@ handlers through which the outside decides (resume, decide) and looks in (status
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import contextlib
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         StatusDocument,
         TaskStatus,
     )
+    from crew_hitl.review_policy import ReviewPolicy
     from crew_hitl.settings import MODEL_CALL_LIMIT_SECONDS
     from crew_hitl.spec import TaskSpec, executor_for
     from crew_hitl.targets import plain_target
@@ -69,10 +71,31 @@ SENDER_PATCH = "identify-direct-senders"
 SENDER_TIMEOUT = timedelta(seconds=10)
 # The error type of a `decide` update its validator refused.
 DECISION_REFUSED = "DecisionRefused"
+# ... and of one by a reviewer the task's review policy does not name.
+NOT_ASSIGNED = "NotAssigned"
 
 
 class ReviewLimitReached(Exception):
     pass
+
+
+class ReviewTimedOut(Exception):
+    """A round's decide_within passed with on_timeout: fail."""
+
+
+def policy_timers(policy: ReviewPolicy, since: datetime) -> list[tuple[datetime, str]]:
+    """The policy's timers for a round that began to wait at `since`, in the order they fire."""
+    steps = [
+        ("remind", "remind_after"),
+        ("escalate", "escalate_after"),
+        ("deadline", "decide_within"),
+    ]
+    timers = [
+        (since + timedelta(seconds=seconds), step)
+        for step, name in steps
+        if (seconds := policy.seconds(name)) is not None
+    ]
+    return sorted(timers)
 
 
 @workflow.defn(name="CrewRunWorkflow")
@@ -103,7 +126,13 @@ class CrewRunWorkflow:
                     await self._run_task(task)
         # A local activity (the offline executor) fails with its ApplicationError itself,
         # not wrapped in an ActivityError.
-        except (asyncio.CancelledError, ActivityError, ApplicationError, ReviewLimitReached) as err:
+        except (
+            asyncio.CancelledError,
+            ActivityError,
+            ApplicationError,
+            ReviewLimitReached,
+            ReviewTimedOut,
+        ) as err:
             if is_cancelled_exception(err):
                 await self._stop()
                 raise
@@ -131,7 +160,7 @@ class CrewRunWorkflow:
             if not task.human_input:
                 break
             self._request_review(task, round_number, result.output)
-            await workflow.wait_condition(lambda: self._decision is not None)
+            await self._await_decision(task, round_number)
             decision, self._decision = self._decision, None
             assert decision is not None
             await self._identify_sender(decision)
@@ -208,6 +237,63 @@ class CrewRunWorkflow:
             "human_input_requested", **self._task_fields(task), round=round_number, output=output
         )
         self._flush_stream()
+
+    async def _await_decision(self, task: TaskSpec, round_number: int) -> None:
+        """Wait for the round's decision. Under a review policy its reminder, escalation and
+        deadline are timers (durable: a restart loses none), each due after the round began
+        to wait; a decision that comes first leaves the rest unfired."""
+        policy = task.review
+        pending = self._record.pending
+        assert pending is not None and pending.since is not None
+        for due, step in policy_timers(policy, pending.since) if policy else []:
+            left = (due - workflow.now()).total_seconds()
+            if left > 0:
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(lambda: self._decision is not None, timeout=left)
+            if self._decision is not None:
+                return
+            self._on_timer(task, round_number, step)
+        await workflow.wait_condition(lambda: self._decision is not None)
+
+    def _on_timer(self, task: TaskSpec, round_number: int, step: str) -> None:
+        policy, pending = task.review, self._record.pending
+        assert policy is not None and pending is not None
+        if step == "escalate":
+            self._record.escalate()
+        event = {"remind": "human_input_reminder", "escalate": "human_input_escalated"}.get(
+            step, "human_input_timed_out"
+        )
+        workflow.logger.info("%s round %d: %s", task.name, round_number, event)
+        self._send(
+            self._webhooks.human_input,
+            event,
+            execution_id=self._run.kickoff_id,
+            task_id=task.name,
+            round=round_number,
+            decide_by=pending.decide_by.isoformat() if pending.decide_by else None,
+            reviewers=pending.reviewers,
+            resume_url=self._run.resume_url,
+            **({"on_timeout": policy.on_timeout} if step == "deadline" else {}),
+        )
+        if step != "deadline":
+            return
+        if policy.on_timeout == "fail":
+            raise ReviewTimedOut(
+                f"task {task.name!r} round {round_number} had no decision within "
+                f"{policy.decide_within}; the run stops here"
+            )
+        feedback = (
+            "" if policy.on_timeout == "approve" else f"no decision within {policy.decide_within}"
+        )
+        decision = ResumeSignal(
+            task_id=task.name,
+            is_approve=policy.on_timeout == "approve",
+            human_feedback=feedback,
+            round=round_number,
+            source=DecisionSource.POLICY,
+        )
+        self._decided = self._record.decide(decision, workflow.now(), settle=True)
+        self._decision = decision
 
     async def _identify_sender(self, decision: ResumeSignal) -> None:
         """A decision sent to Temporal directly: record the sender's client identity beside
@@ -432,6 +518,8 @@ class CrewRunWorkflow:
         decision_id the run has taken passes, to be answered with its first verdict."""
         if signal.decision_id is not None and self._record.decision(signal.decision_id):
             return
+        if (unassigned := self._record.why_not_assigned(signal)) is not None:
+            raise ApplicationError(unassigned, type=NOT_ASSIGNED, non_retryable=True)
         reason = self._record.why_not_applicable(signal)
         if reason is not None:
             raise ApplicationError(reason, type=DECISION_REFUSED, non_retryable=True)
@@ -453,7 +541,8 @@ class CrewRunWorkflow:
             return
         self._replace_webhooks(signal)
         self._decided = self._record.decide(signal, now)
-        self._decision = signal
+        if self._decided.approvals_missing is None:
+            self._decision = signal
 
     @workflow.query(name="status")
     def status(self) -> StatusDocument:

@@ -3,7 +3,7 @@ Pure bookkeeping; the workflow decides, this remembers."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from crew_hitl.contracts.status import (
         TERMINAL_STATES,
+        Approval,
         AuditEntry,
         DecisionSource,
         DeliveryRecord,
@@ -156,7 +157,34 @@ class RunRecord:
         self.pending = PendingHumanInput(
             task_id=task_id, round=round_number, output=output, since=now
         )
+        policy = self.crew.task(task_id).review
+        if policy is not None:
+            deadline = policy.decide_within_seconds
+            self.pending.reviewers = policy.deciders(escalated=False)
+            self.pending.approvals_needed = policy.approvals
+            self.pending.decide_by = None if deadline is None else now + timedelta(seconds=deadline)
         self.touch()
+
+    def escalate(self) -> None:
+        assert self.pending is not None
+        policy = self.crew.task(self.pending.task_id).review
+        assert policy is not None
+        self.pending.escalated = True
+        self.pending.reviewers = policy.deciders(escalated=True)
+        self.touch()
+
+    def why_not_assigned(self, signal: ResumeSignal) -> str | None:
+        """Under a policy with reviewers: why this reviewer may not decide the pending round."""
+        pending = self.pending
+        if pending is None or pending.task_id != signal.task_id:
+            return None
+        policy = self.crew.task(pending.task_id).review
+        if policy is None or policy.may_decide(signal.reviewer, pending.escalated):
+            return None
+        return (
+            f"{signal.reviewer} may not decide {pending.task_id!r}; "
+            f"{', '.join(pending.reviewers)} may"
+        )
 
     def why_not_applicable(self, signal: ResumeSignal) -> str | None:
         pending = self.pending
@@ -166,7 +194,9 @@ class RunRecord:
             return f"task {signal.task_id!r} is not waiting for input; {pending.task_id!r} is"
         if signal.round is not None and signal.round != pending.round:
             return f"round {signal.round} is not the pending round {pending.round}"
-        return None
+        if signal.is_approve and any(a.reviewer == signal.reviewer for a in pending.approvals):
+            return f"{signal.reviewer} has already approved round {pending.round}"
+        return self.why_not_assigned(signal)
 
     def ignore(self, signal: ResumeSignal, reason: str, now: datetime) -> None:
         self._audit(signal, now, signal.task_id, signal.round, reason)
@@ -232,10 +262,24 @@ class RunRecord:
         self._trim_ignored()
         self.touch()
 
-    def decide(self, signal: ResumeSignal, now: datetime) -> AuditEntry:
-        """Apply a decision to the pending round; the caller checked it is applicable."""
+    def decide(self, signal: ResumeSignal, now: datetime, settle: bool = False) -> AuditEntry:
+        """Apply a decision to the pending round; the caller checked it is applicable. An
+        approval the policy wants more of is recorded and leaves the round waiting (its audit
+        entry says how many are missing), unless `settle` (on_timeout's decision)."""
         assert self.pending is not None
-        review = self.tasks[self.pending.task_id].rounds[-1]
+        pending = self.pending
+        review = self.tasks[pending.task_id].rounds[-1]
+        review.approvals = list(pending.approvals)
+        if signal.is_approve and pending.approvals_needed > 1 and not settle:
+            approval = Approval(reviewer=signal.reviewer, at=now, note=signal.human_feedback)
+            pending.approvals.append(approval)
+            missing = pending.approvals_needed - len(pending.approvals)
+            if missing > 0:
+                entry = self._audit(signal, now, pending.task_id, review.round)
+                entry.approvals_missing = missing
+                self.touch()
+                return entry
+            review.approvals = list(pending.approvals)
         review.decision = Verdict.of(signal.is_approve)
         review.feedback = signal.human_feedback
         review.reviewer = signal.reviewer
@@ -251,7 +295,9 @@ class RunRecord:
         progress = self.tasks[task_id]
         progress.status = TaskStatus.COMPLETED
         approval = progress.rounds[-1] if progress.rounds else None
-        if approval is not None and approval.feedback:
+        if approval is not None and approval.approvals:
+            self.notes.extend(a.note for a in approval.approvals if a.note)
+        elif approval is not None and approval.feedback:
             self.notes.append(approval.feedback)
         self.touch()
 

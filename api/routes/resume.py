@@ -19,7 +19,7 @@ IDEMPOTENT_RESUME = key_parameter(
 
 @router.post(
     "/resume",
-    responses=error_responses(400, 401, 404, 409, 413, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503),
     openapi_extra={"parameters": [IDEMPOTENT_RESUME]},
 )
 async def resume(

@@ -102,13 +102,15 @@ class KickoffResponse(BaseModel):
 
 
 class ResumeResponse(BaseModel):
-    status: Literal["resumed", "retrying"]
+    # approval_recorded: the task's review policy needs more approvals before the run goes on.
+    status: Literal["resumed", "retrying", "approval_recorded"]
     message: str
     decision_id: str
     # False when no worker confirmed the decision in time: the run has it (signals are
     # durable) and applies it when a worker picks the run up, unless the run has moved on.
     confirmed: bool
     ignored_fields: list[str] = []
+    approvals_missing: int | None = None
 
 
 class StopResponse(BaseModel):

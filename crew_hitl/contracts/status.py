@@ -35,6 +35,8 @@ class DecisionSource(StrEnum):
     API = "api"
     INBOX = "inbox"
     TEMPORAL = "temporal"
+    # The task's review policy decided when nobody did in time (on_timeout).
+    POLICY = "policy"
 
 
 class RunState(StrEnum):
@@ -102,6 +104,14 @@ class DeliveryRecord(BaseModel):
     gave_up_at: datetime | None = None
 
 
+class Approval(BaseModel):
+    """One approval of a round that needs several (a review policy's `approvals`)."""
+
+    reviewer: str | None = None
+    at: datetime
+    note: str = ""
+
+
 class ReviewRound(BaseModel):
     round: int
     output: str
@@ -110,6 +120,8 @@ class ReviewRound(BaseModel):
     reviewer: str | None = None
     decided_at: datetime | None = None
     source: DecisionSource | None = None
+    # Every approval the round had, when its policy wanted more than one.
+    approvals: list[Approval] = []
 
 
 class TaskStatus(StrEnum):
@@ -140,6 +152,13 @@ class PendingHumanInput(BaseModel):
     round: int | None = None
     output: str | None = None
     since: datetime | None = None
+    # Under a review policy: who may decide (empty: anyone), the approvals the round needs
+    # and has, and when on_timeout applies.
+    reviewers: list[str] = []
+    approvals_needed: int = 1
+    approvals: list[Approval] = []
+    decide_by: datetime | None = None
+    escalated: bool = False
 
 
 class Progress(BaseModel):
@@ -168,6 +187,8 @@ class AuditEntry(BaseModel):
     reviewer_claimed: bool = False
     # A direct sender's Temporal client identity, as the run's history records it.
     sender: str | None = None
+    # An approval that did not yet complete its round (the policy wants more): how many more.
+    approvals_missing: int | None = None
 
 
 class IgnoredResume(BaseModel):
