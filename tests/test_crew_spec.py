@@ -138,3 +138,45 @@ def test_a_task_method_tasks_yaml_does_not_describe_is_refused(tmp_path):
     base = write_project(tmp_path / "short", tasks=TASKS.split("draft_task:")[0])
     with pytest.raises(CrewLoadError, match=r"defines @task 'draft_task', which tasks\.yaml"):
         load_crew("short", base)
+
+
+@pytest.mark.parametrize(
+    "review,reason",
+    [
+        ("{reviewers: [alice, bob], approvals: 3}", "approvals: 3 needed but only 2 reviewers"),
+        (
+            "{remind_after: 3d, decide_within: 2d, on_timeout: reject}",
+            "remind_after is not before decide_within (2d)",
+        ),
+        ("{decide_within: 2d, on_timeout: later}", "review.on_timeout: Input should be"),
+        ("{decide_within: 2d}", "decide_within and on_timeout go together"),
+        ("{escalate_after: 4h}", "escalate_after and escalate_to go together"),
+        ("{remind_after: soon}", "'soon' is not a duration"),
+        ("{reviewers: [alice], owner: bob}", "review.owner: Extra inputs are not permitted"),
+    ],
+)
+def test_a_review_policy_that_cannot_work_is_refused_naming_file_task_and_reason(
+    tmp_path, review, reason
+):
+    tasks = f"t1:\n  agent: a\n  human_input: true\n  review: {review}\n"
+    crew_dir = write_crew(tmp_path / "policy", "a:\n  role: r\n", tasks)
+    with pytest.raises(CrewLoadError) as refused:
+        load_crew("policy", crew_dir)
+    assert "policy/tasks.yaml: task 't1': " in str(refused.value)
+    assert reason in str(refused.value)
+
+
+def test_a_review_policy_loads_with_its_durations(tmp_path):
+    review = (
+        "{reviewers: [alice, bob, carol], approvals: 2, remind_after: 30m, "
+        "escalate_after: 4h, escalate_to: [dave], decide_within: 2d, on_timeout: reject}"
+    )
+    tasks = f"t1:\n  agent: a\n  human_input: true\n  review: {review}\n"
+    crew = load_crew("policy", write_crew(tmp_path / "policy", "a:\n  role: r\n", tasks))
+    policy = crew.tasks[0].review
+    assert policy is not None
+    assert (policy.approvals, policy.decide_within_seconds) == (2, 172800.0)
+    assert policy.seconds("remind_after") == 1800.0
+    assert policy.deciders(escalated=True) == ["alice", "bob", "carol", "dave"]
+    assert policy.may_decide("api", escalated=False), "an operator's bare token may decide"
+    assert not policy.may_decide("dave", escalated=False)

@@ -232,11 +232,23 @@ class CrewRunWorkflow:
             round=round_number,
             task_output=output,
             resume_url=self._run.resume_url,
+            **self._policy_fields(task),
         )
         self._stream_event(
             "human_input_requested", **self._task_fields(task), round=round_number, output=output
         )
         self._flush_stream()
+
+    def _policy_fields(self, task: TaskSpec) -> dict[str, Any]:
+        """What a review request says of the task's policy (nothing without one)."""
+        pending = self._record.pending
+        if task.review is None or pending is None:
+            return {}
+        return {
+            "reviewers": pending.reviewers,
+            "approvals_needed": pending.approvals_needed,
+            "decide_by": pending.decide_by.isoformat() if pending.decide_by else None,
+        }
 
     async def _await_decision(self, task: TaskSpec, round_number: int) -> None:
         """Wait for the round's decision. Under a review policy its reminder, escalation and
@@ -270,9 +282,8 @@ class CrewRunWorkflow:
             execution_id=self._run.kickoff_id,
             task_id=task.name,
             round=round_number,
-            decide_by=pending.decide_by.isoformat() if pending.decide_by else None,
-            reviewers=pending.reviewers,
             resume_url=self._run.resume_url,
+            **self._policy_fields(task),
             **({"on_timeout": policy.on_timeout} if step == "deadline" else {}),
         )
         if step != "deadline":

@@ -1,0 +1,71 @@
+"""Review policies over HTTP: who may decide (403 for others) and two of three approvals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from support import extra_api, human_input_request, kickoff, resume, state_is, wait_status
+
+TOKENS = {"alice": "tok-alice-51d2", "bob": "tok-bob-77e0", "dave": "tok-dave-2b9c"}
+SUBJECT = {"subject": "tides", "audience": "kids"}
+
+
+@pytest.fixture(scope="module")
+def named_api(stack, tmp_path_factory) -> Iterator[httpx.Client]:
+    tokens = ",".join(f"{name}:{token}" for name, token in TOKENS.items())
+    yield from extra_api(stack, tmp_path_factory, api_token=tokens)
+
+
+def as_reviewer(api: httpx.Client, name: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=str(api.base_url), headers={"Authorization": f"Bearer {TOKENS[name]}"}
+    )
+
+
+def test_two_of_three_reviewers_approve_and_others_may_not_decide(named_api, receiver):
+    with (
+        as_reviewer(named_api, "alice") as alice,
+        as_reviewer(named_api, "bob") as bob,
+        as_reviewer(named_api, "dave") as dave,
+    ):
+        kickoff_id = kickoff(alice, receiver, SUBJECT, crew="reviewed_draft")
+        request = human_input_request(receiver, kickoff_id, 1)
+        assert request.body["reviewers"] == ["alice", "bob", "carol"]
+        assert request.body["decide_by"]
+
+        refused = resume(dave, kickoff_id, "draft_task", True, "fine", round=1)
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "forbidden"
+        assert "alice, bob, carol may" in refused.json()["message"]
+
+        first = resume(alice, kickoff_id, "draft_task", True, "clear enough", round=1)
+        assert first.status_code == 200, first.text
+        assert (first.json()["status"], first.json()["approvals_missing"]) == (
+            "approval_recorded",
+            1,
+        )
+        waiting = alice.get(f"/status/{kickoff_id}").json()
+        assert waiting["state"] == "PENDING_HUMAN_INPUT"
+        pending = waiting["pending_human_input"]
+        assert (pending["approvals_needed"], [a["reviewer"] for a in pending["approvals"]]) == (
+            2,
+            ["alice"],
+        )
+        assert resume(alice, kickoff_id, "draft_task", True, round=1).status_code == 409
+
+        second = resume(bob, kickoff_id, "draft_task", True, "good", round=1)
+        assert second.status_code == 200
+        assert second.json()["status"] == "resumed"
+        done = wait_status(alice, kickoff_id, state_is("SUCCESS"))
+    [decided] = done["tasks"][0]["rounds"]
+    assert [(a["reviewer"], a["note"]) for a in decided["approvals"]] == [
+        ("alice", "clear enough"),
+        ("bob", "good"),
+    ]
+    assert [(e["reviewer"], e["approvals_missing"]) for e in done["audit"]] == [
+        ("alice", 1),
+        ("bob", None),
+    ]
