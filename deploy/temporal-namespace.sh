@@ -7,6 +7,7 @@ set -eu
 ADDRESS=${TEMPORAL_ADDRESS:-temporal:7233}
 NAMESPACE=${CREW_HITL_TEMPORAL_NAMESPACE:-default}
 KEYWORD_ATTRIBUTES=${KEYWORD_ATTRIBUTES:-CrewName CrewState PendingTaskId}
+DATETIME_ATTRIBUTES=${DATETIME_ATTRIBUTES:-ReviewDeadline}
 TRIES=${SETUP_TRIES:-90}
 
 # retry <what> <command...>: run the command every 2s until it succeeds or TRIES run out.
@@ -32,14 +33,17 @@ ensure_namespace() {
 }
 
 # One attribute per call: older CLIs pair each --name with its own --type.
-ensure_keyword() {
+ensure_attribute() {
   temporal operator search-attribute create --address "$ADDRESS" -n "$NAMESPACE" \
-    --name "$1" --type Keyword
+    --name "$1" --type "$2"
 }
 
 retry "cluster health at $ADDRESS" temporal operator cluster health --address "$ADDRESS"
 retry "namespace $NAMESPACE" ensure_namespace
 for name in $KEYWORD_ATTRIBUTES; do
-  retry "search attribute $name (Keyword)" ensure_keyword "$name"
+  retry "search attribute $name (Keyword)" ensure_attribute "$name" Keyword
+done
+for name in $DATETIME_ATTRIBUTES; do
+  retry "search attribute $name (Datetime)" ensure_attribute "$name" Datetime
 done
 echo "Temporal is ready for crew-hitl"

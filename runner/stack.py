@@ -73,7 +73,7 @@ def temporal_command(settings: Settings, extra: list[str] | None = None) -> list
         "error",
     ]
     for key in sa.ALL:
-        command += ["--search-attribute", f"{key.name}=Keyword"]
+        command += ["--search-attribute", f"{key.name}={sa.TYPE_NAMES[key]}"]
     for pragma in SQLITE_PRAGMAS:
         command += ["--sqlite-pragma", pragma]
     return command + (extra or [])

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
-from support import extra_api, human_input_request, kickoff, resume, state_is, wait_status
+from support import (
+    extra_api,
+    human_input_request,
+    kickoff,
+    resume,
+    state_is,
+    temporal,
+    wait_status,
+)
 
 TOKENS = {"alice": "tok-alice-51d2", "bob": "tok-bob-77e0", "dave": "tok-dave-2b9c"}
 SUBJECT = {"subject": "tides", "audience": "kids"}
@@ -25,7 +35,13 @@ def as_reviewer(api: httpx.Client, name: str) -> httpx.Client:
     )
 
 
-def test_two_of_three_reviewers_approve_and_others_may_not_decide(named_api, receiver):
+def overdue_by(stack, moment: str) -> str:
+    """The runs the Temporal CLI lists as due for a decision before `moment`."""
+    query = f'ReviewDeadline < "{moment}"'
+    return temporal(stack, "workflow", "list", "--query", query)
+
+
+def test_two_of_three_reviewers_approve_and_others_may_not_decide(named_api, receiver, stack):
     with (
         as_reviewer(named_api, "alice") as alice,
         as_reviewer(named_api, "bob") as bob,
@@ -34,7 +50,15 @@ def test_two_of_three_reviewers_approve_and_others_may_not_decide(named_api, rec
         kickoff_id = kickoff(alice, receiver, SUBJECT, crew="reviewed_draft")
         request = human_input_request(receiver, kickoff_id, 1)
         assert request.body["reviewers"] == ["alice", "bob", "carol"]
-        assert request.body["decide_by"]
+        decide_by = datetime.fromisoformat(request.body["decide_by"])
+        # An operator finds runs by their deadline (ReviewDeadline, set while a round waits).
+        later = (decide_by + timedelta(minutes=1)).isoformat()
+        earlier = (decide_by - timedelta(minutes=1)).isoformat()
+        deadline = time.monotonic() + 10
+        while kickoff_id not in overdue_by(stack, later) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert kickoff_id in overdue_by(stack, later)
+        assert kickoff_id not in overdue_by(stack, earlier)
 
         refused = resume(dave, kickoff_id, "draft_task", True, "fine", round=1)
         assert refused.status_code == 403
@@ -60,6 +84,10 @@ def test_two_of_three_reviewers_approve_and_others_may_not_decide(named_api, rec
         assert second.status_code == 200
         assert second.json()["status"] == "resumed"
         done = wait_status(alice, kickoff_id, state_is("SUCCESS"))
+        deadline = time.monotonic() + 10
+        while kickoff_id in overdue_by(stack, later) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert kickoff_id not in overdue_by(stack, later), "a decided run still lists as due"
     [decided] = done["tasks"][0]["rounds"]
     assert [(a["reviewer"], a["note"]) for a in decided["approvals"]] == [
         ("alice", "clear enough"),

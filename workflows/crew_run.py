@@ -112,7 +112,11 @@ class CrewRunWorkflow:
         self._stream = EventStream(run.kickoff_id, run.event_stream, self._outbox)
         self._decision: ResumeSignal | None = None
         self._decided: AuditEntry | None = None
-        self._published: tuple[str, str | None] = (RunState.RUNNING.value, None)
+        self._published: tuple[str, str | None, datetime | None] = (
+            RunState.RUNNING.value,
+            None,
+            None,
+        )
 
     @workflow.run
     async def run(self, run: CrewRunInput) -> StatusDocument:
@@ -472,17 +476,22 @@ class CrewRunWorkflow:
         Called where the run is about to wait, so a round costs at most one upsert."""
         record = self._record
         pending_task = record.pending.task_id if record.pending else None
-        published = (record.state.value, pending_task)
+        deadline = record.pending.decide_by if record.pending else None
+        published = (record.state.value, pending_task, deadline)
         if published != self._published:
+            updates = [
+                sa.CREW_STATE.value_set(record.state.value),
+                sa.PENDING_TASK_ID.value_set(pending_task)
+                if pending_task
+                else sa.PENDING_TASK_ID.value_unset(),
+            ]
+            # Only runs under a policy with a deadline ever touch ReviewDeadline.
+            if deadline is not None:
+                updates.append(sa.REVIEW_DEADLINE.value_set(deadline))
+            elif self._published[2] is not None:
+                updates.append(sa.REVIEW_DEADLINE.value_unset())
             self._published = published
-            workflow.upsert_search_attributes(
-                [
-                    sa.CREW_STATE.value_set(record.state.value),
-                    sa.PENDING_TASK_ID.value_set(pending_task)
-                    if pending_task
-                    else sa.PENDING_TASK_ID.value_unset(),
-                ]
-            )
+            workflow.upsert_search_attributes(updates)
         workflow.set_current_details(current_details(record, self._run.resume_url))
 
     # ------------------------------------------------------------ handlers

@@ -83,7 +83,9 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
             AddSearchAttributesRequest(
                 namespace=env.client.namespace,
                 search_attributes={
-                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                    key.name: IndexedValueType.Value(
+                        f"INDEXED_VALUE_TYPE_{search_attributes.TYPE_NAMES[key].upper()}"
+                    )
                     for key in search_attributes.ALL
                 },
             )
