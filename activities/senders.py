@@ -5,14 +5,12 @@ Only such decisions need it (the API's and the inbox's name their checked review
 
 from __future__ import annotations
 
-from typing import Any
-
 from temporalio import activity
 from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.converter import PayloadConverter
 
-from crew_hitl.contracts.history import IdentifySenderInput
+from crew_hitl.contracts.history import IdentifySenderInput, ResumeSignal
 
 SIGNAL = "resume"
 UPDATE = "decide"
@@ -47,13 +45,14 @@ def sent_decision(event: HistoryEvent) -> tuple[str, Payload] | None:
 
 
 def carries(converter: PayloadConverter, payload: Payload, decision: IdentifySenderInput) -> bool:
+    """Whether the payload is this decision, read as the run read it (ResumeSignal)."""
     try:
-        fields: Any = converter.from_payload(payload)
+        sent = ResumeSignal.model_validate(converter.from_payload(payload))
     except Exception:  # a malformed signal carries no decision
         return False
-    return isinstance(fields, dict) and (
-        fields.get("task_id") == decision.task_id
-        and fields.get("is_approve") is decision.is_approve
-        and fields.get("human_feedback", "") == decision.human_feedback
-        and fields.get("reviewer") == decision.reviewer
+    return (sent.task_id, sent.is_approve, sent.human_feedback, sent.reviewer) == (
+        decision.task_id,
+        decision.is_approve,
+        decision.human_feedback,
+        decision.reviewer,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from api.attestation import attestation
 from api.dependencies import Services
 from api.failures import Failure, InvalidRequest, RunMovedOn
 from api.gateway import RunNotAnswering, TemporalGateway
@@ -49,6 +50,16 @@ async def resume_run(
         decision_id=decision_id,
         webhooks=seal_webhooks(services.box, body),
         source=source,
+        keyed=key is not None,
+        attestation=attestation(
+            services.box,
+            body.execution_id,
+            decision_id,
+            reviewer,
+            source,
+            body.task_id,
+            body.is_approve,
+        ),
     )
     verdict = await gateway.decide(body.execution_id, decision) if worker_answered else None
     if verdict is None:

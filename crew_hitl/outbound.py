@@ -31,6 +31,10 @@ REFUSED_UNLESS_LISTED: tuple[Network, ...] = tuple(
         "240.0.0.0/4",  # reserved, broadcast
         "::/128",
         "::1/128",
+        "::ffff:0:0:0/96",  # SIIT IPv4-translated addresses
+        "64:ff9b:1::/48",  # local-use NAT64
+        "2001::/32",  # Teredo (carries an IPv4 address, obfuscated)
+        "fec0::/10",  # site-local (deprecated, still routed by some)
         "fc00::/7",  # unique local; AWS (fd00:ec2::254) and GCP (fd20:ce::254) metadata
         "fe80::/10",
         "ff00::/8",

@@ -17,8 +17,9 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from api.attestation import checked_sources
 from api.decisions import resume_run
-from api.dependencies import Gateway, ServicesDep
+from api.dependencies import Box, Gateway, Services, ServicesDep
 from api.errors import status_of
 from api.failures import Failure
 from api.gateway import TemporalGateway
@@ -126,7 +127,7 @@ def page_link(crew: str | None, page_size: int, token: str | None) -> str | None
 # `path`: the server decodes an escaped '/' in a run id before routing.
 @router.get("/runs/{kickoff_id:path}")
 async def run_page(
-    request: Request, kickoff_id: str, session: SignedIn, gateway: Gateway
+    request: Request, kickoff_id: str, session: SignedIn, gateway: Gateway, box: Box
 ) -> Response:
     if session is None:
         return to_sign_in(request, here(request))
@@ -135,6 +136,7 @@ async def run_page(
     except Failure as err:
         return error_page(session, status_of(err), err.message)
     sent = request.query_params.get("sent")
+    status = checked_sources(status, box)
     return run_view(session, status, sent=sent if sent in tuple(Verdict) else None)
 
 
@@ -156,7 +158,7 @@ async def decide(
     except Failure as err:
         if status_of(err) != 409:
             return error_page(session, status_of(err), err.message)
-        return await stale_view(services.gateway, session, body, err.message)
+        return await stale_view(services, session, body, err.message)
     await until_taken(services.gateway, body)
     sent = Verdict.of(body.is_approve)
     return RedirectResponse(f"/ui/runs/{path_segment(kickoff_id)}?sent={sent}", status_code=303)
@@ -201,7 +203,7 @@ def decision_of(kickoff_id: str, form: FormData) -> ResumeRequest:
 
 
 async def stale_view(
-    gateway: TemporalGateway, session: Session, body: ResumeRequest, reason: str
+    services: Services, session: Session, body: ResumeRequest, reason: str
 ) -> Response:
     stale = StaleDecision(
         reason=reason,
@@ -210,9 +212,10 @@ async def stale_view(
         feedback=body.human_feedback,
     )
     try:
-        status = await gateway.status(body.execution_id)
+        status = await services.gateway.status(body.execution_id)
     except Failure as err:
         return error_page(session, status_of(err), err.message)
+    status = checked_sources(status, services.box)
     return run_view(session, status, stale=stale, status_code=409)
 
 

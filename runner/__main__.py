@@ -28,7 +28,7 @@ def with_dev_defaults(settings: Settings) -> Settings:
     changes: dict[str, str] = {}
     if "CREW_HITL_TEMPORAL_ADDRESS" not in os.environ:
         changes["temporal_address"] = f"127.0.0.1:{settings.temporal_port}"
-    if "CREW_HITL_WEBHOOK_ALLOW" not in os.environ:
+    if "CREW_HITL_WEBHOOK_ALLOW" not in os.environ and not settings.webhook_only:
         changes["webhook_allow"] = LOOPBACK
     return settings.model_copy(update=changes)
 

@@ -90,3 +90,31 @@ def test_named_and_bare_tokens_sign_in_and_others_do_not(own_stack, receiver):
         assert resume(bare, kickoff_id, "research_task", True).status_code == 200
         status = wait_status(bare, kickoff_id, state_is("SUCCESS"))
     assert status["audit"][0]["reviewer"] == "api"
+
+
+def test_a_signal_that_claims_to_come_from_the_api_is_shown_as_sent_to_temporal(
+    stack, api, receiver
+):
+    """Only the API and the inbox can attest their decisions (a keyed hash): a signal sent to
+    Temporal directly that says `"source": "api"` is shown as what it is."""
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+    forged = {
+        "task_id": "research_task",
+        "is_approve": False,
+        "human_feedback": "redo",
+        "reviewer": "alice",
+        "source": "api",
+        "decision_id": "dec-forged-1",
+        "attestation": "0" * 32,
+    }
+    signal_resume(stack, kickoff_id, forged)
+    human_input_request(receiver, kickoff_id, 2)
+    assert resume(api, kickoff_id, "research_task", True, "ok", round=2).status_code == 200
+    status = wait_status(api, kickoff_id, state_is("SUCCESS"))
+    assert [(e["reviewer"], e["source"], e["reviewer_claimed"]) for e in status["audit"]] == [
+        ("alice", "temporal", True),
+        ("api", "api", False),
+    ]
+    rounds = status["tasks"][0]["rounds"]
+    assert [r["source"] for r in rounds] == ["temporal", "api"]

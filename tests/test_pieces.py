@@ -12,12 +12,14 @@ from pydantic import ValidationError
 from activities.offline import run_offline
 from activities.retry_after import retry_after_seconds
 from crew_hitl.contracts.history import ContextItem, ExecuteTaskInput
+from crew_hitl.contracts.http import KickoffRequest
 from crew_hitl.contracts.status import PendingHumanInput, TokenUsage
 from crew_hitl.secrets import SealError, SecretBox
 from crew_hitl.settings import Settings
 from crew_hitl.spec import AgentSpec, TaskSpec
 from crew_hitl.targets import display_url, sealed_target
 from workflows.details import decision_commands
+from workflows.stream import MAX_TEXT, cut_texts
 
 
 @pytest.mark.parametrize(
@@ -142,3 +144,32 @@ def test_the_web_uis_commands_survive_a_run_id_with_spaces_and_quotes():
 def test_settings_that_cannot_work_are_refused_at_start(setting, value):
     with pytest.raises(ValidationError, match=setting):
         Settings.from_env({f"CREW_HITL_{setting.upper()}": value})
+
+
+def test_a_kickoffs_fingerprint_leaves_out_what_it_did_not_use():
+    """An Idempotency-Key's fingerprint: ignored fields and an absent `webhooks` (added later)
+    leave it as it was, so a retry across the upgrade still matches its first attempt."""
+    plain = KickoffRequest.model_validate({"inputs": {"topic": "x"}})
+    extra = KickoffRequest.model_validate({"inputs": {"topic": "x"}, "restoreFromStateId": "s"})
+    assert plain.known_fields_json() == extra.known_fields_json()
+    assert json.loads(plain.known_fields_json()) == {
+        "taskWebhookUrl": None,
+        "stepWebhookUrl": None,
+        "crewWebhookUrl": None,
+        "inputs": {"topic": "x"},
+        "crew": None,
+        "meta": None,
+        "humanInputWebhook": None,
+    }
+    streamed = KickoffRequest.model_validate(
+        {"inputs": {"topic": "x"}, "webhooks": {"url": "https://hooks.example/s"}}
+    )
+    assert "webhooks" in json.loads(streamed.known_fields_json())
+
+
+def test_streamed_event_data_has_its_long_texts_cut():
+    long = "x" * (MAX_TEXT + 10)
+    cut = cut_texts({"output": {"raw": long, "json_dict": {"k": [long]}}, "round": 2})
+    assert cut["output"]["raw"] == "x" * MAX_TEXT + " [...]"
+    assert cut["output"]["json_dict"]["k"][0] == "x" * MAX_TEXT + " [...]"
+    assert cut["round"] == 2

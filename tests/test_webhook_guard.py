@@ -62,6 +62,10 @@ def allowed(setting: str, url: str, only: str = "") -> bool:
         ("127.0.0.0/8", "http://[::ffff:127.0.0.1]/h", True),
         ("127.0.0.0/8", "http://[::ffff:10.0.0.1]/h", False),
         ("", "http://[::ffff:93.184.216.34]/h", True),
+        ("", "http://[::ffff:0:a9fe:a9fe]/h", False),
+        ("", "http://[64:ff9b:1::a9fe:a9fe]/h", False),
+        ("", "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/h", False),
+        ("", "http://[fec0::1]/h", False),
     ],
 )
 def test_guard_rules(setting, url, expected):

@@ -194,6 +194,31 @@ async def refuse_stale_updates() -> None:
     ]
 
 
+def test_a_keyed_decision_the_run_cannot_take_is_recorded_so_its_retry_is_answered_alike() -> None:
+    asyncio.run(keyed_stale_decision())
+
+
+async def keyed_stale_decision() -> None:
+    async with time_skipping_env() as env:
+        stubs = StubActivities()
+        async with crew_worker(env.client, stubs.all()):
+            handle = await start_run(env.client, run_input(research_crew(), webhooks=webhooks()))
+            await wait_pending(handle, "research_task", 1)
+            stale = resume_signal("research_task", True, round=2, decision_id="key-1", keyed=True)
+            first = await handle.execute_update(CrewRunWorkflow.decide, stale)
+            assert (first.applied, first.reason) == (False, "round 2 is not the pending round 1")
+            await handle.execute_update(
+                CrewRunWorkflow.decide, resume_signal("research_task", False, "more")
+            )
+            await wait_pending(handle, "research_task", 2)
+            # The retry, now that round 2 waits: the first verdict, not a decision on round 2.
+            retry = resume_signal("research_task", True, decision_id="key-1", keyed=True)
+            assert await handle.execute_update(CrewRunWorkflow.decide, retry) == first
+            status = await status_of(handle)
+            assert status.pending_human_input is not None
+            assert status.pending_human_input.round == 2
+
+
 def test_a_decision_id_is_applied_once_however_often_it_arrives() -> None:
     asyncio.run(repeat_decisions())
 

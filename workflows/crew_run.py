@@ -331,8 +331,10 @@ class CrewRunWorkflow:
                 start_to_close_timeout=SENDER_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )
-        except ActivityError as err:
-            workflow.logger.warning("the sender of a decision was not found: %s", err.cause)
+        except Exception as err:  # a failed lookup must not fail a run it has decided
+            if is_cancelled_exception(err):
+                raise
+            workflow.logger.warning("the sender of a decision was not found: %s", err)
             return
         if self._decided is not None and sender is not None:
             self._decided.sender = sender
@@ -535,11 +537,15 @@ class CrewRunWorkflow:
         """Runs before the update is written to history: a decision the run cannot take now
         (no task waiting, another task, another round) is refused with the reason and leaves
         nothing behind, so stale or racing decisions do not grow a waiting run's history. A
-        decision_id the run has taken passes, to be answered with its first verdict."""
+        decision_id the run has taken passes, to be answered with its first verdict, and so
+        does a keyed one (an Idempotency-Key's), recorded as not applied so that its retry is
+        answered alike. A reviewer the task's policy does not name is always refused."""
         if signal.decision_id is not None and self._record.decision(signal.decision_id):
             return
         if (unassigned := self._record.why_not_assigned(signal)) is not None:
             raise ApplicationError(unassigned, type=NOT_ASSIGNED, non_retryable=True)
+        if signal.keyed:
+            return
         reason = self._record.why_not_applicable(signal)
         if reason is not None:
             raise ApplicationError(reason, type=DECISION_REFUSED, non_retryable=True)

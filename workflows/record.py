@@ -223,6 +223,7 @@ class RunRecord:
             decision_id=signal.decision_id,
             source=source,
             reviewer_claimed=source is DecisionSource.TEMPORAL and signal.reviewer is not None,
+            attestation=signal.attestation,
         )
         self.audit.append(entry)
         return entry

@@ -7,18 +7,24 @@ with a delivery row. A run without the object does nothing here, not even draw a
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from crew_hitl.contracts.history import AgentStep, EventStreamSpec, WebhookTarget
+    from crew_hitl.text import shortened
 
 from workflows.outbox import Outbox
 
-# The batch event name in `deliveries` and the most events one batch carries.
+# The batch event name in `deliveries`, and the most events and bytes one batch carries: a
+# batch is one activity input, and Temporal refuses a payload over 2 MB (failing the run).
 BATCH_EVENT = "events"
 MAX_BATCH = 50
+MAX_BATCH_BYTES = 256 * 1024
+# A text in an event's data is cut to this many characters (the whole output is in /status).
+MAX_TEXT = 16 * 1024
 # The kind of an executor's step as CrewAI names the event.
 STEP_EVENTS = {"llm": "llm_call_completed", "tool": "tool_usage_finished"}
 STEP_ERRORS = {"tool_error": "tool_usage_error"}
@@ -30,20 +36,24 @@ class EventStream:
         self._spec = spec
         self._outbox = outbox
         self._batch: list[dict[str, Any]] = []
+        self._batch_bytes = 0
 
     def add(self, target: WebhookTarget | None, event_type: str, **data: Any) -> None:
         spec = self._spec
         if target is None or spec is None or (spec.events and event_type not in spec.events):
             return
-        self._batch.append(
-            {
-                "id": str(workflow.uuid4()),
-                "execution_id": self._kickoff_id,
-                "timestamp": workflow.now().isoformat(),
-                "type": event_type,
-                "data": data,
-            }
-        )
+        event = {
+            "id": str(workflow.uuid4()),
+            "execution_id": self._kickoff_id,
+            "timestamp": workflow.now().isoformat(),
+            "type": event_type,
+            "data": cut_texts(data),
+        }
+        size = len(json.dumps(event, default=str))
+        if self._batch and self._batch_bytes + size > MAX_BATCH_BYTES:
+            self.flush(target)
+        self._batch.append(event)
+        self._batch_bytes += size
         if spec.realtime or len(self._batch) >= MAX_BATCH:
             self.flush(target)
 
@@ -62,5 +72,16 @@ class EventStream:
     def flush(self, target: WebhookTarget | None) -> None:
         if target is None or not self._batch:
             return
-        batch, self._batch = self._batch, []
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
         self._outbox.send(target, BATCH_EVENT, {"events": batch}, log=False)
+
+
+def cut_texts(value: Any) -> Any:
+    """The value with every long text in it shortened to MAX_TEXT characters."""
+    if isinstance(value, str):
+        return shortened(value, MAX_TEXT)
+    if isinstance(value, dict):
+        return {key: cut_texts(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [cut_texts(item) for item in value]
+    return value

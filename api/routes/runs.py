@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from api.attestation import checked_sources
 from api.crewai_status import with_crewai_fields
-from api.dependencies import Caller, Gateway
+from api.dependencies import Box, Caller, Gateway
 from api.errors import error_responses
 from api.listing import MAX_PAGE_SIZE, ExecutionsPage, RunFilter, summary
 from api.watch import event_stream, status_after
@@ -57,6 +58,7 @@ async def status(
     request: Request,
     kickoff_id: str,
     gateway: Gateway,
+    box: Box,
     _: Caller,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0,
     since: Annotated[int | None, Query(ge=0)] = None,
@@ -64,7 +66,7 @@ async def status(
     """With `wait`, a long-poll: answers once the run's `version` passes `since` (or at the
     timeout, unchanged)."""
     doc = await status_after(gateway, kickoff_id, since, wait, request.is_disconnected)
-    return with_crewai_fields(doc)
+    return with_crewai_fields(checked_sources(doc, box))
 
 
 @router.get(
@@ -107,9 +109,10 @@ async def status_at_the_older_path(
     request: Request,
     kickoff_id: str,
     gateway: Gateway,
+    box: Box,
     caller: Caller,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0,
     since: Annotated[int | None, Query(ge=0)] = None,
 ) -> StatusDocument:
     """GET /status/{kickoff_id} at the path CrewAI's documents used through several releases."""
-    return await status(request, kickoff_id, gateway, caller, wait, since)
+    return await status(request, kickoff_id, gateway, box, caller, wait, since)

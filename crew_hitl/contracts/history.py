@@ -121,6 +121,11 @@ class ResumeSignal(BaseModel):
     # Set by the API and the inbox after checking the reviewer's token or session; absent
     # when the decision was sent to Temporal directly.
     source: DecisionSource | None = None
+    # The API's keyed hash vouching for source and reviewer (api/attestation.py).
+    attestation: str | None = None
+    # Sent with an Idempotency-Key: recorded even when the run cannot take it, so that a
+    # retry is answered as the first attempt was (and never applied to a later round).
+    keyed: bool = False
 
     def origin(self) -> DecisionSource:
         """Where the decision came from. Decisions the API sent before it named its source

@@ -189,6 +189,8 @@ class AuditEntry(BaseModel):
     sender: str | None = None
     # An approval that did not yet complete its round (the policy wants more): how many more.
     approvals_missing: int | None = None
+    # The API's or the inbox's keyed hash vouching for source and reviewer.
+    attestation: str | None = None
 
 
 class IgnoredResume(BaseModel):
