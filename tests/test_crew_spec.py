@@ -180,3 +180,10 @@ def test_a_review_policy_loads_with_its_durations(tmp_path):
     assert policy.deciders(escalated=True) == ["alice", "bob", "carol", "dave"]
     assert policy.may_decide("api", escalated=False), "an operator's bare token may decide"
     assert not policy.may_decide("dave", escalated=False)
+
+
+def test_a_review_policy_on_a_task_without_human_input_is_refused(tmp_path):
+    tasks = "t1:\n  agent: a\n  review: {reviewers: [alice]}\n"
+    crew_dir = write_crew(tmp_path / "policy", "a:\n  role: r\n", tasks)
+    with pytest.raises(CrewLoadError, match="task 't1': review: a policy needs human_input: true"):
+        load_crew("policy", crew_dir)
