@@ -224,14 +224,17 @@ def _definitions(config: Path) -> tuple[dict[str, AgentSpec], list[TaskSpec]]:
     return agents, [_task(config, key, value) for key, value in tasks_raw.items()]
 
 
+def problem(loc: tuple[int | str, ...], message: str) -> str:
+    """One validation problem as `field: reason` (just the reason for the whole task)."""
+    reason = message.removeprefix("Value error, ")
+    return f"{'.'.join(map(str, loc))}: {reason}" if loc else reason
+
+
 def _task(config: Path, name: str, definition: Any) -> TaskSpec:
     try:
         return TaskSpec(name=name, **_stripped(definition))
     except ValidationError as err:
-        reasons = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
-            for e in err.errors()
-        )
+        reasons = "; ".join(problem(e["loc"], e["msg"]) for e in err.errors())
         raise CrewLoadError(f"{config / 'tasks.yaml'}: task {name!r}: {reasons}") from err
     except TypeError as err:
         raise CrewLoadError(f"{config / 'tasks.yaml'}: task {name!r}: {err}") from err
