@@ -54,6 +54,18 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
     return f"{seconds} s ago"
 
 
+def time_left(moment: datetime | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return ""
+    seconds = int((moment - (now or datetime.now(UTC))).total_seconds())
+    if seconds <= 0:
+        return "due now"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"in {seconds // size} {unit}"
+    return f"in {seconds} s"
+
+
 def path_segment(value: str) -> str:
     """A run id as one URL path segment: a '/' in it (possible from the CLI) is escaped too."""
     return quote(value, safe="")
@@ -68,7 +80,12 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        markdown=markdown_html, excerpt=excerpt, utc=utc_time, ago=ago, segment=path_segment
+        markdown=markdown_html,
+        excerpt=excerpt,
+        utc=utc_time,
+        ago=ago,
+        left=time_left,
+        segment=path_segment,
     )
     return env
 

@@ -27,12 +27,14 @@ from api.listing import MAX_PAGE_SIZE, ListedRun, RunFilter
 from crew_hitl.contracts.http import ResumeRequest
 from crew_hitl.contracts.status import (
     DecisionSource,
+    PendingHumanInput,
     ReviewRound,
     RunState,
     StatusDocument,
     TaskProgress,
     Verdict,
 )
+from crew_hitl.review_policy import OPERATOR
 from crew_hitl.text import excerpt
 from inbox.pages import FORM_EXPIRED, error_page, here, page, path_segment, to_sign_in
 from inbox.sessions import Session, SignedIn, same_token
@@ -236,6 +238,7 @@ def run_view(
         session=session,
         run=status,
         pending=pending,
+        turn=your_turn(session.reviewer, pending),
         earlier_rounds=decided_rounds(pending_task),
         other_tasks=[task for task in status.tasks if task is not pending_task],
         sent=sent,
@@ -244,6 +247,17 @@ def run_view(
         # waits again or ends.
         refresh=status.state == RunState.RUNNING and status.degraded is None,
     )
+
+
+def your_turn(reviewer: str, pending: PendingHumanInput | None) -> str:
+    """Whether the signed-in reviewer may decide the waiting round: "yes", "approved" (they
+    did; others must too) or "others" (the task's review policy names other reviewers)."""
+    if pending is None:
+        return "yes"
+    if any(approval.reviewer == reviewer for approval in pending.approvals):
+        return "approved"
+    named = pending.reviewers and reviewer not in pending.reviewers and reviewer != OPERATOR
+    return "others" if named else "yes"
 
 
 def decided_rounds(task: TaskProgress | None) -> list[ReviewRound]:

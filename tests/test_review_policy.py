@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
 from support import (
+    csrf_of,
     extra_api,
     human_input_request,
     kickoff,
     resume,
+    sign_in,
     state_is,
     temporal,
     wait_status,
@@ -97,3 +100,51 @@ def test_two_of_three_reviewers_approve_and_others_may_not_decide(named_api, rec
         ("alice", 1),
         ("bob", None),
     ]
+
+
+@contextmanager
+def browser_as(api: httpx.Client, name: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=str(api.base_url), timeout=15) as browser:
+        assert sign_in(browser, TOKENS[name]).status_code == 303
+        yield browser
+
+
+def approve_in_inbox(browser: httpx.Client, kickoff_id: str, note: str) -> httpx.Response:
+    page = browser.get(f"/ui/runs/{kickoff_id}")
+    form = {
+        "csrf": csrf_of(page.text),
+        "task_id": "draft_task",
+        "round": "1",
+        "decision": "approved",
+        "feedback": note,
+    }
+    return browser.post(f"/ui/runs/{kickoff_id}/decision", data=form)
+
+
+def test_two_of_three_in_the_inbox_and_no_form_for_others(named_api, receiver):
+    with as_reviewer(named_api, "alice") as api:
+        kickoff_id = kickoff(api, receiver, SUBJECT, crew="reviewed_draft")
+        human_input_request(receiver, kickoff_id, 1)
+        with (
+            browser_as(named_api, "alice") as alice,
+            browser_as(named_api, "bob") as bob,
+            browser_as(named_api, "dave") as dave,
+        ):
+            others = dave.get(f"/ui/runs/{kickoff_id}").text
+            assert "Only alice, bob, carol may decide this round." in others
+            assert 'name="decision"' not in others
+
+            page = alice.get(f"/ui/runs/{kickoff_id}").text
+            assert "Waiting for you." in page and "0 of 2 approvals" in page
+            assert 'class="decide-by"' in page
+            assert approve_in_inbox(alice, kickoff_id, "fine").status_code == 303
+            after = alice.get(f"/ui/runs/{kickoff_id}").text
+            assert "You approved this round; 1 more approval(s) needed." in after
+            assert 'name="decision"' not in after
+            assert "1 of 2 approvals (alice)" in bob.get(f"/ui/runs/{kickoff_id}").text
+
+            assert approve_in_inbox(bob, kickoff_id, "good").status_code == 303
+            done = wait_status(api, kickoff_id, state_is("SUCCESS"))
+    approvals = done["tasks"][0]["rounds"][0]["approvals"]
+    assert [(a["reviewer"], a["note"]) for a in approvals] == [("alice", "fine"), ("bob", "good")]
+    assert {e["source"] for e in done["audit"]} == {"inbox"}
