@@ -32,6 +32,9 @@ async def resume_run(
     source: DecisionSource = DecisionSource.API,
 ) -> ResumeResponse:
     await check_webhook_urls(services.guard, body)
+    limit = services.settings.max_output_bytes
+    if body.edited_output is not None and len(body.edited_output.encode()) > limit:
+        raise InvalidRequest(f"edited_output: over CREW_HITL_MAX_OUTPUT_BYTES ({limit} bytes)")
     gateway = services.gateway
     decision_id = decision_id_for(reviewer, key)
     try:
@@ -47,6 +50,7 @@ async def resume_run(
         human_feedback=body.human_feedback,
         round=body.round,
         reviewer=reviewer,
+        edited_output=body.edited_output,
         decision_id=decision_id,
         webhooks=seal_webhooks(services.box, body),
         source=source,

@@ -72,7 +72,7 @@ from crew_hitl.contracts.status import (
 )
 from crew_hitl.settings import Settings
 from crew_hitl.text import run_summary
-from workflows.crew_run import DECISION_REFUSED, NOT_ASSIGNED, CrewRunWorkflow
+from workflows.crew_run import DECISION_REFUSED, EDIT_REFUSED, NOT_ASSIGNED, CrewRunWorkflow
 
 log = logging.getLogger("crew_hitl.api")
 CONNECT_TIMEOUT = 5.0
@@ -406,6 +406,8 @@ def refused_decision(err: WorkflowUpdateFailedError, decision: ResumeSignal) -> 
     cause = err.cause
     if isinstance(cause, ApplicationError) and cause.type == NOT_ASSIGNED:
         raise NotAssigned(cause.message)
+    if isinstance(cause, ApplicationError) and cause.type == EDIT_REFUSED:
+        raise InvalidRequest(f"edited_output: {cause.message}")
     if not (isinstance(cause, ApplicationError) and cause.type == DECISION_REFUSED):
         return None
     return AuditEntry(

@@ -37,6 +37,8 @@ class ReviewPolicy(BaseModel):
     escalate_to: list[ReviewerName] = []
     decide_within: str | None = None
     on_timeout: OnTimeout | None = None
+    # Whether an approval may replace the output with an edited text.
+    allow_edit: bool = True
 
     @field_validator("remind_after", "escalate_after", "decide_within")
     @classmethod

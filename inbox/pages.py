@@ -4,6 +4,7 @@ nothing from another origin)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -66,6 +67,12 @@ def time_left(moment: datetime | None, now: datetime | None = None) -> str:
     return f"in {seconds} s"
 
 
+def digest(text: str) -> str:
+    """What the decision form remembers of the output it showed: an edit is a text that
+    differs from it (line ends as a browser sends them do not count)."""
+    return hashlib.sha256(text.replace("\r\n", "\n").encode(errors="surrogatepass")).hexdigest()
+
+
 def path_segment(value: str) -> str:
     """A run id as one URL path segment: a '/' in it (possible from the CLI) is escaped too."""
     return quote(value, safe="")
@@ -85,6 +92,7 @@ def _environment() -> Environment:
         utc=utc_time,
         ago=ago,
         left=time_left,
+        digest=digest,
         segment=path_segment,
     )
     return env

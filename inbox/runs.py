@@ -36,7 +36,7 @@ from crew_hitl.contracts.status import (
 )
 from crew_hitl.review_policy import OPERATOR
 from crew_hitl.text import excerpt
-from inbox.pages import FORM_EXPIRED, error_page, here, page, path_segment, to_sign_in
+from inbox.pages import FORM_EXPIRED, digest, error_page, here, page, path_segment, to_sign_in
 from inbox.sessions import Session, SignedIn, same_token
 
 router = APIRouter()
@@ -185,6 +185,7 @@ async def until_taken(gateway: TemporalGateway, body: ResumeRequest) -> None:
 def decision_of(kickoff_id: str, form: FormData) -> ResumeRequest:
     choice, task_id, round_text = form.get("decision"), form.get("task_id"), form.get("round")
     feedback = form.get("feedback", "")
+    edited, original = form.get("edited_output"), form.get("original_digest")
     if choice not in tuple(Verdict):
         raise ValueError("choose Approve or Reject")
     if not isinstance(task_id, str) or not isinstance(feedback, str):
@@ -199,9 +200,18 @@ def decision_of(kickoff_id: str, form: FormData) -> ResumeRequest:
             # Browsers send CRLF line ends from a textarea; keep the feedback as typed.
             human_feedback=feedback.replace("\r\n", "\n"),
             round=int(round_text),
+            edited_output=edit_of(edited, original) if choice == Verdict.APPROVED else None,
         )
     except ValidationError as err:
         raise ValueError("; ".join(str(e["msg"]) for e in err.errors())) from None
+
+
+def edit_of(edited: object, original: object) -> str | None:
+    """The form's edited output when the reviewer changed it, else None."""
+    if not isinstance(edited, str) or not edited.strip():
+        return None
+    text = edited.replace("\r\n", "\n")
+    return None if isinstance(original, str) and digest(text) == original else text
 
 
 async def stale_view(

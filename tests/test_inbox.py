@@ -492,3 +492,40 @@ def test_a_form_field_that_decodes_to_a_lone_surrogate_is_refused_not_a_500(inbo
         assert 400 <= answer.status_code < 500, answer.status_code
     decision = alice.post("/ui/runs/any/decision", content=body, headers=headers)
     assert 400 <= decision.status_code < 500, decision.status_code
+
+
+def test_approve_with_edits_from_the_inbox_and_an_unchanged_copy_is_no_edit(api, alice):
+    kickoff_id = start_paused(api)
+    page = alice.get(f"/ui/runs/{kickoff_id}").text
+    assert 'name="edited_output"' in page
+    original = re.search(r'name="original_digest" value="([0-9a-f]{64})"', page)
+    assert original is not None
+    # The copy sent back unchanged (line ends as browsers send them) is a plain approval.
+    shown = api.get(f"/status/{kickoff_id}").json()["pending_human_input"]["output"]
+    unchanged = decide(
+        alice,
+        kickoff_id,
+        "approved",
+        edited_output=shown.replace("\n", "\r\n"),
+        original_digest=original.group(1),
+    )
+    assert unchanged.status_code == 303
+    status = wait_status(api, kickoff_id, state_is("SUCCESS"))
+    assert status["tasks"][0]["rounds"][0]["edited_output"] is None
+
+    kickoff_id = start_paused(api)
+    page = alice.get(f"/ui/runs/{kickoff_id}").text
+    digest = re.search(r'name="original_digest" value="([0-9a-f]{64})"', page)
+    assert digest is not None
+    edited = decide(
+        alice,
+        kickoff_id,
+        "approved",
+        edited_output="A cleaner draft.\r\n",
+        original_digest=digest.group(1),
+    )
+    assert edited.status_code == 303
+    status = wait_status(api, kickoff_id, state_is("SUCCESS"))
+    [decided] = status["tasks"][0]["rounds"]
+    assert (decided["edited_output"], decided["edited_by"]) == ("A cleaner draft.\n", "alice")
+    assert status["tasks"][0]["output"] == "A cleaner draft.\n"

@@ -148,3 +148,65 @@ def test_two_of_three_in_the_inbox_and_no_form_for_others(named_api, receiver):
     approvals = done["tasks"][0]["rounds"][0]["approvals"]
     assert [(a["reviewer"], a["note"]) for a in approvals] == [("alice", "fine"), ("bob", "good")]
     assert {e["source"] for e in done["audit"]} == {"inbox"}
+
+
+def test_an_approval_with_edits_replaces_the_output_for_what_follows(api, receiver):
+    kickoff_id = kickoff(api, receiver, taskWebhookUrl=receiver.url("/edits"))
+    request = human_input_request(receiver, kickoff_id, 1)
+    edit = "Three findings, checked by hand."
+    rejected = api.post(
+        "/resume",
+        json={
+            "execution_id": kickoff_id,
+            "task_id": "research_task",
+            "is_approve": False,
+            "edited_output": edit,
+        },
+    )
+    assert rejected.status_code == 422
+    assert "edited_output goes with is_approve: true" in rejected.json()["message"]
+    approved = api.post(
+        "/resume",
+        json={
+            "execution_id": kickoff_id,
+            "task_id": "research_task",
+            "is_approve": True,
+            "human_feedback": "fixed two lines",
+            "edited_output": edit,
+            "round": 1,
+        },
+    )
+    assert approved.status_code == 200, approved.text
+    done = wait_status(api, kickoff_id, state_is("SUCCESS"))
+    research, reporting = done["tasks"]
+    [decided] = research["rounds"]
+    assert decided["output"] == request.body["task_output"], "the model's output was lost"
+    assert (decided["edited_output"], decided["edited_by"]) == (edit, "api")
+    assert research["output"] == edit
+    assert edit in reporting["output"], "the next task did not build on the edit"
+    assert done["audit"][0]["edited"] is True
+    [completed] = receiver.wait_for(
+        lambda r: (
+            r.event == "task_completed"
+            and r.body["kickoff_id"] == kickoff_id
+            and r.body["task_id"] == "research_task"
+        )
+    )
+    assert completed.body["output"] == edit
+
+
+def test_a_policy_without_edits_refuses_one(named_api, receiver):
+    with as_reviewer(named_api, "alice") as alice:
+        kickoff_id = kickoff(alice, receiver, SUBJECT, crew="reviewed_draft")
+        human_input_request(receiver, kickoff_id, 1)
+        body = {
+            "execution_id": kickoff_id,
+            "task_id": "draft_task",
+            "is_approve": True,
+            "edited_output": "better",
+            "round": 1,
+        }
+        refused = alice.post("/resume", json=body)
+        assert refused.status_code == 422
+        assert "takes no edited output (its policy: allow_edit false)" in refused.json()["message"]
+        assert alice.get(f"/status/{kickoff_id}").json()["pending_human_input"]["approvals"] == []

@@ -73,6 +73,8 @@ SENDER_TIMEOUT = timedelta(seconds=10)
 DECISION_REFUSED = "DecisionRefused"
 # ... and of one by a reviewer the task's review policy does not name.
 NOT_ASSIGNED = "NotAssigned"
+# ... and of an edited output the task's policy does not take.
+EDIT_REFUSED = "EditRefused"
 
 
 class ReviewLimitReached(Exception):
@@ -544,6 +546,8 @@ class CrewRunWorkflow:
             return
         if (unassigned := self._record.why_not_assigned(signal)) is not None:
             raise ApplicationError(unassigned, type=NOT_ASSIGNED, non_retryable=True)
+        if (no_edit := self._record.why_no_edit(signal)) is not None:
+            raise ApplicationError(no_edit, type=EDIT_REFUSED, non_retryable=True)
         if signal.keyed:
             return
         reason = self._record.why_not_applicable(signal)

@@ -196,7 +196,18 @@ class RunRecord:
             return f"round {signal.round} is not the pending round {pending.round}"
         if signal.is_approve and any(a.reviewer == signal.reviewer for a in pending.approvals):
             return f"{signal.reviewer} has already approved round {pending.round}"
-        return self.why_not_assigned(signal)
+        return self.why_not_assigned(signal) or self.why_no_edit(signal)
+
+    def why_no_edit(self, signal: ResumeSignal) -> str | None:
+        """An edited output the task's policy does not allow (allow_edit: false)."""
+        if signal.edited_output is None or self.pending is None:
+            return None
+        policy = self.crew.task(self.pending.task_id).review
+        if policy is not None and not policy.allow_edit:
+            return f"{self.pending.task_id!r} takes no edited output (its policy: allow_edit false)"
+        if not signal.is_approve:
+            return "edited_output goes with an approval"
+        return None
 
     def ignore(self, signal: ResumeSignal, reason: str, now: datetime) -> None:
         self._audit(signal, now, signal.task_id, signal.round, reason)
@@ -224,6 +235,7 @@ class RunRecord:
             source=source,
             reviewer_claimed=source is DecisionSource.TEMPORAL and signal.reviewer is not None,
             attestation=signal.attestation,
+            edited=signal.edited_output is not None,
         )
         self.audit.append(entry)
         return entry
@@ -272,7 +284,12 @@ class RunRecord:
         review = self.tasks[pending.task_id].rounds[-1]
         review.approvals = list(pending.approvals)
         if signal.is_approve and pending.approvals_needed > 1 and not settle:
-            approval = Approval(reviewer=signal.reviewer, at=now, note=signal.human_feedback)
+            approval = Approval(
+                reviewer=signal.reviewer,
+                at=now,
+                note=signal.human_feedback,
+                edited_output=signal.edited_output,
+            )
             pending.approvals.append(approval)
             missing = pending.approvals_needed - len(pending.approvals)
             if missing > 0:
@@ -286,11 +303,28 @@ class RunRecord:
         review.reviewer = signal.reviewer
         review.decided_at = now
         review.source = signal.origin()
+        if signal.is_approve:
+            self._take_edit(review, signal)
         entry = self._audit(signal, now, self.pending.task_id, review.round)
         self.pending = None
         self.state = RunState.RUNNING
         self.touch()
         return entry
+
+    def _take_edit(self, review: ReviewRound, signal: ResumeSignal) -> None:
+        """An approval's edited output (the latest of the round's approvals that has one)
+        becomes the task's output; the round keeps the model's beside it."""
+        edits = [(a.reviewer, a.edited_output) for a in review.approvals if a.edited_output]
+        if signal.edited_output is not None and not review.approvals:
+            edits.append((signal.reviewer, signal.edited_output))
+        if not edits:
+            return
+        review.edited_by, review.edited_output = edits[-1]
+        assert self.pending is not None
+        task_id = self.pending.task_id
+        self.tasks[task_id].output = review.edited_output
+        if self.last_executed is not None and self.last_executed.task_id == task_id:
+            self.last_executed = LastExecutedTask(task_id=task_id, output=review.edited_output)
 
     def complete_task(self, task_id: str) -> None:
         progress = self.tasks[task_id]

@@ -112,6 +112,7 @@ class ResumeSignal(BaseModel):
     human_feedback: str = ""
     round: int | None = None
     reviewer: str | None = None
+    edited_output: str | None = None
     # Set by the API (one per /resume, or per Idempotency-Key): a repeat is ignored.
     decision_id: str | None = None
     taskWebhookUrl: str | None = None  # noqa: N815

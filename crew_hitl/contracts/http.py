@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crew_hitl.contracts.history import URL_FIELDS
 from crew_hitl.contracts.values import FreeJson, HttpUrl, Strict, UnicodeText
@@ -99,6 +99,14 @@ class ResumeRequest(Lenient, WebhookUrls):
     human_feedback: UnicodeText = ""
     is_approve: bool
     round: int | None = Field(default=None, ge=1)
+    # Approve with edits: this text becomes the task's output instead of the model's.
+    edited_output: UnicodeText | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _edits_only_approve(self) -> ResumeRequest:
+        if self.edited_output is not None and not self.is_approve:
+            raise ValueError("edited_output goes with is_approve: true (a rejection asks again)")
+        return self
 
 
 class KickoffResponse(BaseModel):

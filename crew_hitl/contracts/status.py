@@ -110,6 +110,7 @@ class Approval(BaseModel):
     reviewer: str | None = None
     at: datetime
     note: str = ""
+    edited_output: str | None = None
 
 
 class ReviewRound(BaseModel):
@@ -122,6 +123,10 @@ class ReviewRound(BaseModel):
     source: DecisionSource | None = None
     # Every approval the round had, when its policy wanted more than one.
     approvals: list[Approval] = []
+    # Approved with edits: the text that became the task's output (`output` stays the
+    # model's), and who edited it.
+    edited_output: str | None = None
+    edited_by: str | None = None
 
 
 class TaskStatus(StrEnum):
@@ -191,6 +196,7 @@ class AuditEntry(BaseModel):
     approvals_missing: int | None = None
     # The API's or the inbox's keyed hash vouching for source and reviewer.
     attestation: str | None = None
+    edited: bool = False
 
 
 class IgnoredResume(BaseModel):
