@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
@@ -36,6 +37,7 @@ from crew_hitl.contracts.status import (
 )
 from crew_hitl.review_policy import OPERATOR
 from crew_hitl.text import excerpt
+from inbox.diff import word_diff
 from inbox.pages import FORM_EXPIRED, digest, error_page, here, page, path_segment, to_sign_in
 from inbox.sessions import Session, SignedIn, same_token
 
@@ -249,6 +251,7 @@ def run_view(
         run=status,
         pending=pending,
         turn=your_turn(session.reviewer, pending),
+        revision=revision_of(pending_task, pending),
         earlier_rounds=decided_rounds(pending_task),
         other_tasks=[task for task in status.tasks if task is not pending_task],
         sent=sent,
@@ -256,6 +259,28 @@ def run_view(
         # While a task runs there is no form to lose: the page reloads itself until the run
         # waits again or ends.
         refresh=status.state == RunState.RUNNING and status.degraded is None,
+    )
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A round after a rejection: what the reviewer asked for, and what changed since."""
+
+    previous_round: int
+    feedback: str
+    changes: Markup
+
+
+def revision_of(task: TaskProgress | None, pending: PendingHumanInput | None) -> Revision | None:
+    if task is None or pending is None or len(task.rounds) < 2:
+        return None
+    previous, current = task.rounds[-2], task.rounds[-1]
+    if previous.decision != Verdict.REJECTED or current.round != pending.round:
+        return None
+    return Revision(
+        previous_round=previous.round,
+        feedback=previous.feedback or "",
+        changes=word_diff(previous.output, current.output),
     )
 
 

@@ -529,3 +529,22 @@ def test_approve_with_edits_from_the_inbox_and_an_unchanged_copy_is_no_edit(api,
     [decided] = status["tasks"][0]["rounds"]
     assert (decided["edited_output"], decided["edited_by"]) == ("A cleaner draft.\n", "alice")
     assert status["tasks"][0]["output"] == "A cleaner draft.\n"
+
+
+def test_a_round_after_a_rejection_shows_what_changed_and_what_was_asked(api, alice):
+    kickoff_id = start_paused(api)
+    first = alice.get(f"/ui/runs/{kickoff_id}").text
+    assert "What changed since" not in first
+    assert decide(alice, kickoff_id, "rejected", feedback="Cite <the> 2023 survey").status_code == 303
+    wait_status(
+        api,
+        kickoff_id,
+        lambda s: (s["pending_human_input"] or {}).get("round") == 2,
+    )
+    page = alice.get(f"/ui/runs/{kickoff_id}").text
+    assert "What changed since round 1" in page
+    assert "Cite &lt;the&gt; 2023 survey" in page
+    diff = page[page.index('<div class="diff">') :]
+    diff = diff[: diff.index("</div>")]
+    assert "<ins>" in diff and "2023 survey" in diff
+    assert "(round <del>1)\n</del><ins>2)\n</ins>" in diff, "the round number did not change"

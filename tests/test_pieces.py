@@ -18,6 +18,7 @@ from crew_hitl.secrets import SealError, SecretBox
 from crew_hitl.settings import Settings
 from crew_hitl.spec import AgentSpec, TaskSpec
 from crew_hitl.targets import display_url, sealed_target
+from inbox.diff import word_diff
 from workflows.details import decision_commands
 from workflows.stream import MAX_TEXT, cut_texts
 
@@ -173,3 +174,12 @@ def test_streamed_event_data_has_its_long_texts_cut():
     assert cut["output"]["raw"] == "x" * MAX_TEXT + " [...]"
     assert cut["output"]["json_dict"]["k"][0] == "x" * MAX_TEXT + " [...]"
     assert cut["round"] == 2
+
+
+def test_a_word_diff_marks_removed_and_added_words_and_escapes_the_rest():
+    changes = str(word_diff("The <b>old</b> plan works.", "The <b>new</b> plan works well."))
+    assert changes == (
+        "The <del>&lt;b&gt;old&lt;/b&gt; </del><ins>&lt;b&gt;new&lt;/b&gt; </ins>"
+        "plan <del>works.</del><ins>works well.</ins>"
+    )
+    assert str(word_diff("same", "same")) == "same"
