@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.crewai_executor import prepare_environment
+from activities.email import EmailActivities
 from activities.outbound import guarded_session
 from activities.senders import identify_sender
 from activities.signing import parse_secrets
@@ -63,7 +64,12 @@ def build_worker(
         task_queue=settings.task_queue,
         workflows=[CrewRunWorkflow],
         workflow_runner=WORKFLOW_RUNNER,
-        activities=[tasks.execute_task, webhooks.deliver_webhook, identify_sender],
+        activities=[
+            tasks.execute_task,
+            webhooks.deliver_webhook,
+            identify_sender,
+            EmailActivities(settings).send_review_email,
+        ],
     )
 
 
@@ -101,7 +107,11 @@ def main() -> None:
     # The model key may come back in what an endpoint answers, which libraries log.
     configure_logging(
         settings.log_level,
-        [*settings.model_keys().values(), os.environ.get("OPENAI_API_KEY", "")],
+        [
+            *settings.model_keys().values(),
+            os.environ.get("OPENAI_API_KEY", ""),
+            settings.smtp_password,
+        ],
     )
     asyncio.run(serve(settings))
 

@@ -53,6 +53,15 @@ class Settings(BaseModel):
     force_continue_after_events: int = Field(default=10_000, ge=100, le=40_000)
     max_output_bytes: int = 256 * 1024
     max_request_bytes: int = 1024 * 1024
+    # E-mail to the reviewers a task's review policy names (none without a host).
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "crew-hitl@localhost"
+    # Where each named reviewer reads mail: `alice=alice@example.com,bob=bob@example.com`.
+    reviewer_emails: str = ""
     # An inbox session not used for this long ends (it ends 12 hours after sign-in anyway).
     inbox_idle_timeout: float = 3600.0
     log_level: str = "INFO"
@@ -104,6 +113,10 @@ class Settings(BaseModel):
             if PREFIX + name.upper() in env
         }
         return cls.model_validate(values)
+
+    def reviewer_addresses(self) -> dict[str, str]:
+        pairs = (item.partition("=") for item in self.reviewer_emails.split(",") if item.strip())
+        return {name.strip(): address.strip() for name, _, address in pairs if address.strip()}
 
     def webhook_policy(self) -> WebhookPolicy:
         return WebhookPolicy.from_settings(self.webhook_allow, self.webhook_only)

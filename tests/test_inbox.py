@@ -535,7 +535,9 @@ def test_a_round_after_a_rejection_shows_what_changed_and_what_was_asked(api, al
     kickoff_id = start_paused(api)
     first = alice.get(f"/ui/runs/{kickoff_id}").text
     assert "What changed since" not in first
-    assert decide(alice, kickoff_id, "rejected", feedback="Cite <the> 2023 survey").status_code == 303
+    assert (
+        decide(alice, kickoff_id, "rejected", feedback="Cite <the> 2023 survey").status_code == 303
+    )
     wait_status(
         api,
         kickoff_id,

@@ -77,6 +77,14 @@ async def remind_escalate_reject() -> None:
             assert fired(stubs) == ["human_input_reminder", "human_input_escalated"]
             escalated = (await status_of(handle)).pending_human_input
             assert escalated is not None and escalated.reviewers == ["alice", "bob", "dave"]
+            # Asked, reminded, then the escalation's own reviewer told.
+            assert [(m.reason, m.reviewers) for m in stubs.mailed] == [
+                ("requested", ["alice", "bob"]),
+                ("reminder", ["alice", "bob"]),
+                ("escalated", ["dave"]),
+            ]
+            assert stubs.mailed[0].decide_by == pending.decide_by
+            assert stubs.mailed[0].link.endswith(f"/ui/runs/{handle.id}")
 
             await env.sleep(timedelta(days=2) - timedelta(hours=4, minutes=30))  # past 2d
             round_two = await wait_pending(handle, "draft", 2)

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -16,6 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from activities.email import EmailActivities
     from activities.senders import identify_sender
     from activities.tasks import FINAL_ERRORS, TaskActivities
     from crew_hitl import search_attributes as sa
@@ -25,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         ExecuteTaskInput,
         IdentifySenderInput,
         ResumeSignal,
+        ReviewEmailInput,
         TaskResult,
         WebhookTarget,
     )
@@ -40,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from crew_hitl.settings import MODEL_CALL_LIMIT_SECONDS
     from crew_hitl.spec import TaskSpec, executor_for
     from crew_hitl.targets import plain_target
-    from crew_hitl.text import task_summary
+    from crew_hitl.text import excerpt, task_summary
 
 from workflows.continuation import continuation_input, should_continue
 from workflows.details import current_details
@@ -69,6 +72,10 @@ CONTINUE_AS_NEW_PATCH = "continue-as-new-when-suggested"
 # such a decision before this did not).
 SENDER_PATCH = "identify-direct-senders"
 SENDER_TIMEOUT = timedelta(seconds=10)
+# Review e-mail: how much of the output it quotes, and how long and often it is tried.
+EMAIL_EXCERPT_CHARS = 600
+EMAIL_TIMEOUT = timedelta(seconds=60)
+EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=5)
 # The error type of a `decide` update its validator refused.
 DECISION_REFUSED = "DecisionRefused"
 # ... and of one by a reviewer the task's review policy does not name.
@@ -240,10 +247,43 @@ class CrewRunWorkflow:
             resume_url=self._run.resume_url,
             **self._policy_fields(task),
         )
+        self._email_reviewers(task, round_number, "requested")
         self._stream_event(
             "human_input_requested", **self._task_fields(task), round=round_number, output=output
         )
         self._flush_stream()
+
+    def _email_reviewers(self, task: TaskSpec, round_number: int, reason: str) -> None:
+        """E-mail the reviewers a policy names who must act now: all of them when asked,
+        those who have not approved when reminded, the new ones when escalated. Not awaited:
+        the run never waits on mail (the activity skips reviewers without an address)."""
+        policy, pending = task.review, self._record.pending
+        if policy is None or not policy.reviewers or pending is None:
+            return
+        approved = {approval.reviewer for approval in pending.approvals}
+        if reason == "escalated":
+            reviewers = list(policy.escalate_to)
+        else:
+            reviewers = [name for name in pending.reviewers if name not in approved]
+        if not reviewers:
+            return
+        base = self._run.resume_url.removesuffix("/resume")
+        workflow.start_activity_method(
+            EmailActivities.send_review_email,
+            ReviewEmailInput(
+                kickoff_id=self._run.kickoff_id,
+                crew_name=self._run.crew.name,
+                task_id=task.name,
+                round=round_number,
+                reason=reason,
+                reviewers=reviewers,
+                excerpt=excerpt(pending.output, EMAIL_EXCERPT_CHARS),
+                decide_by=pending.decide_by,
+                link=f"{base}/ui/runs/{quote(self._run.kickoff_id, safe='')}",
+            ),
+            start_to_close_timeout=EMAIL_TIMEOUT,
+            retry_policy=EMAIL_RETRY,
+        )
 
     def _policy_fields(self, task: TaskSpec) -> dict[str, Any]:
         """What a review request says of the task's policy (nothing without one)."""
@@ -278,6 +318,7 @@ class CrewRunWorkflow:
         assert policy is not None and pending is not None
         if step == "escalate":
             self._record.escalate()
+        self._email_reviewers(task, round_number, {"remind": "reminder"}.get(step, "escalated"))
         event = {"remind": "human_input_reminder", "escalate": "human_input_escalated"}.get(
             step, "human_input_timed_out"
         )

@@ -147,6 +147,21 @@ class IdentifySenderInput(BaseModel):
     reviewer: str | None = None
 
 
+class ReviewEmailInput(BaseModel):
+    """An e-mail to the reviewers who must act on a round: asked, reminded or escalated to."""
+
+    kickoff_id: str
+    crew_name: str
+    task_id: str
+    round: int
+    reason: str  # "requested", "reminder" or "escalated"
+    reviewers: list[str]
+    excerpt: str = ""
+    decide_by: datetime | None = None
+    # The run's page in the inbox (a link to read; deciding takes signing in and a form).
+    link: str
+
+
 class ContextItem(BaseModel):
     task_id: str
     output: str

@@ -40,6 +40,7 @@ from crew_hitl.contracts.history import (
     ExecuteTaskInput,
     ResumeSignal,
     RetrySettings,
+    ReviewEmailInput,
     TaskResult,
     WebhookTarget,
     WebhookTargets,
@@ -126,6 +127,7 @@ class StubActivities:
     down_urls: set[str] = field(default_factory=set)
     executed: list[ExecuteTaskInput] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
+    mailed: list[ReviewEmailInput] = field(default_factory=list)
 
     @activity.defn(name="execute_task")
     async def execute_task(self, task_input: ExecuteTaskInput) -> TaskResult:
@@ -147,6 +149,11 @@ class StubActivities:
             )
         return DeliveryResult(status_code=200, attempts=info.attempt)
 
+    @activity.defn(name="send_review_email")
+    async def send_review_email(self, mail: ReviewEmailInput) -> list[str]:
+        self.mailed.append(mail)
+        return mail.reviewers
+
     @property
     def delivered(self) -> list[DeliverWebhookInput]:
         """Deliveries that succeeded, in the order they did."""
@@ -159,7 +166,7 @@ class StubActivities:
         return [given for given in self.delivered if given.event == event]
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.execute_task, self.deliver_webhook]
+        return [self.execute_task, self.deliver_webhook, self.send_review_email]
 
 
 @asynccontextmanager
