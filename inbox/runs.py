@@ -9,7 +9,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
@@ -56,6 +56,15 @@ class InboxRow:
     round: int | None
     since: datetime | None
     excerpt: str
+    decide_by: datetime | None = None
+    # "yes": the signed-in reviewer may decide; "approved": they did, others must too;
+    # "others": the task's review policy names other reviewers.
+    turn: str = "yes"
+    # The task's review policy names its reviewers (so "yes" means: named, and waiting).
+    named: bool = False
+
+
+NO_DEADLINE = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -93,12 +102,15 @@ async def inbox(request: Request, session: SignedIn, services: ServicesDep) -> R
         return page(
             "inbox.html", status_of(err), rows=[], next_page=None, notice=err.message, **context
         )
-    rows = [row for row in map(inbox_row, listed.runs) if row is not None]
+    rows = [row for run in listed.runs if (row := inbox_row(run, session.reviewer))]
+    # The page's runs with a deadline first, the earliest first (the visibility store lists
+    # by start time; this orders what one page shows).
+    rows.sort(key=lambda row: (row.decide_by is None, row.decide_by or NO_DEADLINE))
     next_page = page_link(crew, context["page_size"], listed.next_page_token)
     return page("inbox.html", rows=rows, next_page=next_page, notice=None, **context)
 
 
-def inbox_row(run: ListedRun) -> InboxRow | None:
+def inbox_row(run: ListedRun, reviewer: str) -> InboxRow | None:
     pending = run.status.pending_human_input if run.status else None
     if run.status is not None and pending is None:
         return None  # decided since the visibility store listed it
@@ -109,6 +121,9 @@ def inbox_row(run: ListedRun) -> InboxRow | None:
         round=pending.round if pending else None,
         since=pending.since if pending else None,
         excerpt=excerpt(pending.output) if pending else "",
+        decide_by=pending.decide_by if pending else None,
+        turn=your_turn(reviewer, pending),
+        named=bool(pending and pending.reviewers),
     )
 
 

@@ -210,3 +210,21 @@ def test_a_policy_without_edits_refuses_one(named_api, receiver):
         assert refused.status_code == 422
         assert "takes no edited output (its policy: allow_edit false)" in refused.json()["message"]
         assert alice.get(f"/status/{kickoff_id}").json()["pending_human_input"]["approvals"] == []
+
+
+def test_the_inbox_lists_runs_by_deadline_and_says_whose_turn_it_is(named_api, receiver):
+    with as_reviewer(named_api, "alice") as api:
+        plain = kickoff(api, receiver, SUBJECT, crew="strict_review")
+        reviewed = kickoff(api, receiver, SUBJECT, crew="reviewed_draft")
+        for kickoff_id in (plain, reviewed):
+            human_input_request(receiver, kickoff_id, 1)
+        with browser_as(named_api, "alice") as alice, browser_as(named_api, "dave") as dave:
+            listing = alice.get("/ui", params={"page_size": 100}).text
+            # The run with a deadline comes before the one without, and is alice's to decide.
+            assert listing.index(reviewed) < listing.index(plain)
+            row = listing[listing.index(reviewed) :]
+            row = row[: row.index("</tr>")]
+            assert "waiting for you" in row and 'class="decide-by"' in row
+            others = dave.get("/ui", params={"page_size": 100}).text
+            row = others[others.index(reviewed) :]
+            assert "(for others)" in row[: row.index("</tr>")]
