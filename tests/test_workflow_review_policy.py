@@ -207,3 +207,35 @@ async def two_of_three() -> None:
     last = final.tasks[0].rounds[-1]
     assert [a.reviewer for a in last.approvals] == ["bob", "carol"]
     assert stubs.runs_of("publish")[0].notes == ["good", "ship it"]
+
+
+def test_timers_work_in_a_run_that_continued_as_new() -> None:
+    asyncio.run(timers_after_continuing())
+
+
+async def timers_after_continuing() -> None:
+    review = ReviewPolicy(remind_after="30m", decide_within="2h", on_timeout="reject")
+    spec = crew(
+        task_spec("draft", human_input=True, review=review, max_review_rounds=50),
+        task_spec("publish"),
+    )
+    async with time_skipping_env() as env:
+        # Big steps grow the history until the server suggests continuing as new.
+        stubs = StubActivities(step_bytes=500_000)
+        async with crew_worker(env.client, stubs.all()):
+            run = run_input(spec, webhooks=webhooks(), force_continue_after_events=100)
+            handle = await start_run(env.client, run)
+            number = 1
+            while not (status := await wait_pending(handle, "draft", number)).continued:
+                decision = resume_signal("draft", False, f"fix {number}", round=number)
+                await handle.execute_update(CrewRunWorkflow.decide, decision)
+                number += 1
+                assert number < 30, "the run never continued as new"
+            assert fired(stubs) == []
+            await env.sleep(timedelta(minutes=31))
+            assert fired(stubs) == ["human_input_reminder"]
+            await env.sleep(timedelta(minutes=90))
+            after = await wait_pending(handle, "draft", number + 1)
+            assert fired(stubs) == ["human_input_reminder", "human_input_timed_out"]
+            assert after.tasks[0].rounds[number - 1].source == DecisionSource.POLICY
+    assert status.continued >= 1
