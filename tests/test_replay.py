@@ -52,3 +52,35 @@ def test_a_fresh_reject_approve_history_replays(stack, api, receiver):
     if os.environ.get("CREW_HITL_RECORD_HISTORY") == "1":
         # Decisions sent to Temporal directly have their sender looked up (since sources).
         (HISTORIES / "research_decided_from_the_cli.json").write_text(history)
+
+
+def test_a_fresh_history_with_a_review_policy_and_an_event_stream_replays(stack, api, receiver):
+    """A review policy (timers started and cancelled, a rejection, then two approvals of two:
+    a CLI signal's and the bare token's) and a stream of every event, recorded."""
+    stream = {"events": [], "url": receiver.url("/replay-stream"), "realtime": False}
+    kickoff_id = kickoff(
+        api,
+        receiver,
+        {"subject": "tides", "audience": "kids"},
+        crew="reviewed_draft",
+        webhooks=stream,
+    )
+    human_input_request(receiver, kickoff_id, 1)
+    assert resume(api, kickoff_id, "draft_task", False, "shorter", round=1).status_code == 200
+    human_input_request(receiver, kickoff_id, 2)
+    alice = {"task_id": "draft_task", "is_approve": True, "reviewer": "alice", "round": 2}
+    signal_resume(stack, kickoff_id, alice)
+    wait_status(api, kickoff_id, lambda s: len(s["pending_human_input"]["approvals"]) == 1)
+    assert resume(api, kickoff_id, "draft_task", True, "fine", round=2).status_code == 200
+    wait_status(api, kickoff_id, state_is("SUCCESS"))
+    receiver.wait_for(
+        lambda r: (
+            r.path == "/replay-stream"
+            and any(e["type"] == "crew_kickoff_completed" for e in r.body["events"])
+            and r.body["events"][0]["execution_id"] == kickoff_id
+        )
+    )
+    history = temporal(stack, "workflow", "show", "--workflow-id", kickoff_id, "-o", "json")
+    replay(history, kickoff_id)
+    if os.environ.get("CREW_HITL_RECORD_HISTORY") == "1":
+        (HISTORIES / "reviewed_with_an_event_stream.json").write_text(history)
