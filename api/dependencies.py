@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from api.auth import bearer_reviewer
 from api.failures import NotSignedIn
+from api.followers import Followers
 from api.gateway import TemporalGateway
 from api.webhook_guard import WebhookGuard
 from crew_hitl.secrets import SecretBox, load_or_create_key
@@ -28,17 +29,20 @@ class Services:
     box: SecretBox
     guard: WebhookGuard
     revocations: Revocations
+    followers: Followers
     sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
+        gateway = TemporalGateway(settings)
         return cls(
             settings=settings,
-            gateway=TemporalGateway(settings),
+            gateway=gateway,
             crews=CrewRegistry.load(settings.crews_dir),
             box=SecretBox(load_or_create_key(settings.secret_key, settings.data_dir)),
             guard=WebhookGuard(settings.webhook_policy()),
             revocations=Revocations(settings.data_dir),
+            followers=Followers(gateway),
         )
 
 

@@ -9,15 +9,17 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.enums.v1 import EventType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueRequest,
     DescribeWorkflowExecutionRequest,
+    GetWorkflowExecutionHistoryRequest,
     ListWorkflowExecutionsRequest,
 )
 from temporalio.client import (
@@ -85,6 +87,27 @@ TRANSIENT = {
     RPCStatusCode.DEADLINE_EXCEEDED,
     RPCStatusCode.RESOURCE_EXHAUSTED,
 }
+
+
+# The last event of a run's history: after one of these, a follower starts again on the run
+# that continued it, or stops.
+CLOSING_EVENTS = frozenset(
+    {
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+    }
+)
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    events: int
+    next_page_token: bytes
+    closed: bool
 
 
 class RunNotAnswering(Exception):
@@ -274,6 +297,27 @@ class TemporalGateway:
             return await self._ask(kickoff_id, CrewRunWorkflow.status, None, timeout)
         except (RunNotAnswering, Failure):
             return None
+
+    async def history_page(self, kickoff_id: str, token: bytes, wait_seconds: float) -> HistoryPage:
+        """One page of the current run's history after `token` (from its start without one).
+        At the end of an open run the server holds the call until new events come (up to
+        about 20 s, or `wait_seconds`), then answers with them, or with none, and a token to
+        go on from."""
+        client = await self.client()
+        request = GetWorkflowExecutionHistoryRequest(
+            namespace=client.namespace,
+            execution=WorkflowExecution(workflow_id=kickoff_id),
+            next_page_token=token,
+            wait_new_event=True,
+            skip_archival=True,
+        )
+        with translated(kickoff_id, NotFound):
+            answer = await client.workflow_service.get_workflow_execution_history(
+                request, retry=True, timeout=timedelta(seconds=wait_seconds)
+            )
+        events = list(answer.history.events)
+        closed = bool(events) and events[-1].event_type in CLOSING_EVENTS
+        return HistoryPage(len(events), answer.next_page_token, closed)
 
     async def events(self, kickoff_id: str, after: str | None) -> EventsPage:
         """The run's events after the one with this id; RunNotAnswering when no worker does."""

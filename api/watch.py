@@ -1,22 +1,25 @@
 """Following a run for a client: the long-poll of GET /status?wait= and the server-sent events
-of GET /events. Both ask the run, every POLL_SECONDS, whether anything changed."""
+of GET /events. Both wait on the run's follower (api/followers.py), which wakes them only
+when the run's history grows: a client of a run where nothing happens costs no query."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from api.followers import Followers
 from api.gateway import RunNotAnswering, TemporalGateway
 from crew_hitl.contracts.status import StatusDocument
 
-POLL_SECONDS = 0.2
+# How often a waiting client checks whether it is still connected (a local check, no query).
+CONNECTED_CHECK_SECONDS = 1.0
 Disconnected = Callable[[], Awaitable[bool]]
 
 
 async def status_after(
     gateway: TemporalGateway,
+    followers: Followers,
     kickoff_id: str,
     since: int | None,
     wait: float,
@@ -24,30 +27,49 @@ async def status_after(
 ) -> StatusDocument:
     """The status once its `version` passes `since`, or as it is at the end of `wait`."""
     document = await gateway.status(kickoff_id)
+    if not waiting_for_news(document, since):
+        return document
     deadline = time.monotonic() + wait
-    while since is not None and document.version <= since and document.degraded is None:
-        if time.monotonic() >= deadline or await disconnected():
-            break
-        await asyncio.sleep(POLL_SECONDS)
-        document = await gateway.status(kickoff_id)
+    async with followers.watching(kickoff_id) as follower:
+        while waiting_for_news(document, since):
+            left = deadline - time.monotonic()
+            if left <= 0 or await disconnected():
+                break
+            seen = follower.generation
+            if await follower.wait_change(seen, min(left, CONNECTED_CHECK_SECONDS)):
+                document = await follower.status()
+            elif follower.finished:
+                return await follower.status()
     return document
 
 
+def waiting_for_news(document: StatusDocument, since: int | None) -> bool:
+    return since is not None and document.version <= since and document.degraded is None
+
+
 async def event_stream(
-    gateway: TemporalGateway, kickoff_id: str, last_id: str | None, disconnected: Disconnected
+    gateway: TemporalGateway,
+    followers: Followers,
+    kickoff_id: str,
+    last_id: str | None,
+    disconnected: Disconnected,
 ) -> AsyncIterator[str]:
     """The run's events as server-sent events, from after `last_id`, until its last."""
-    while not await disconnected():
-        try:
-            page = await gateway.events(kickoff_id, last_id)
-        except RunNotAnswering as err:
-            yield f": waiting for the run to answer ({err})\n\n"
-            await asyncio.sleep(1.0)
-            continue
-        for item in page.events:
-            last_id = item.id
-            data = json.dumps(item.data, ensure_ascii=False)
-            yield f"id: {item.id}\nevent: {item.event}\ndata: {data}\n\n"
-        if page.finished:
-            return
-        await asyncio.sleep(POLL_SECONDS)
+    async with followers.watching(kickoff_id) as follower:
+        while not await disconnected():
+            seen = follower.generation
+            try:
+                page = await gateway.events(kickoff_id, last_id)
+            except RunNotAnswering as err:
+                yield f": waiting for the run to answer ({err})\n\n"
+                await follower.wait_change(seen, CONNECTED_CHECK_SECONDS)
+                continue
+            for item in page.events:
+                last_id = item.id
+                data = json.dumps(item.data, ensure_ascii=False)
+                yield f"id: {item.id}\nevent: {item.event}\ndata: {data}\n\n"
+            if page.finished:
+                return
+            while not await follower.wait_change(seen, CONNECTED_CHECK_SECONDS):
+                if follower.finished or await disconnected():
+                    break

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
 
 import httpx
 
+from api.followers import Followers
+from api.gateway import TemporalGateway
+from api.watch import status_after
+from crew_hitl.contracts.status import StatusDocument
 from support import human_input_request, kickoff, resume, state_is, wait_status
 
 
@@ -113,3 +118,49 @@ def test_event_stream_follows_a_live_run(api, receiver):
 
 def test_event_stream_of_an_unknown_run_is_404(api):
     assert api.get("/events/no-such-run").status_code == 404
+
+
+def test_watchers_of_a_run_where_nothing_happens_ask_it_nothing(stack, api, receiver):
+    """Twenty long-polls of one paused run for 3 s: each asks the run once when it comes in,
+    then they all wait on one follower of the run's history (the API used to ask every 0.2 s
+    per client: 300 queries here); one change answers them all with one more query."""
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+    version = settled_version(api, kickoff_id)
+
+    async def watch() -> tuple[int, list[int]]:
+        gateway = TemporalGateway(stack.settings)
+        followers = Followers(gateway)
+        asked = 0
+        real_status = gateway.status
+
+        async def counted(run_id: str) -> StatusDocument:
+            nonlocal asked
+            asked += 1
+            return await real_status(run_id)
+
+        gateway.status = counted  # type: ignore[method-assign]
+
+        async def connected() -> bool:
+            return False
+
+        idle = [
+            status_after(gateway, followers, kickoff_id, version, 3, connected) for _ in range(20)
+        ]
+        unchanged = await asyncio.gather(*idle)
+        asked_while_idle = asked
+        waiting = [
+            asyncio.create_task(
+                status_after(gateway, followers, kickoff_id, version, 20, connected)
+            )
+            for _ in range(20)
+        ]
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(resume, api, kickoff_id, "research_task", False, "more")
+        changed = await asyncio.gather(*waiting)
+        assert all(doc.version == version for doc in unchanged)
+        return asked_while_idle, [doc.version for doc in changed]
+
+    asked_while_idle, versions = asyncio.run(watch())
+    assert asked_while_idle <= 21, f"{asked_while_idle} status queries for 20 idle watchers"
+    assert all(v > version for v in versions)

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from api.attestation import checked_sources
 from api.crewai_status import with_crewai_fields
-from api.dependencies import Box, Caller, Gateway
+from api.dependencies import Caller, Gateway, ServicesDep
 from api.errors import error_responses
 from api.listing import MAX_PAGE_SIZE, ExecutionsPage, RunFilter, summary
 from api.watch import event_stream, status_after
@@ -57,16 +57,17 @@ async def executions(
 async def status(
     request: Request,
     kickoff_id: str,
-    gateway: Gateway,
-    box: Box,
+    services: ServicesDep,
     _: Caller,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0,
     since: Annotated[int | None, Query(ge=0)] = None,
 ) -> StatusDocument:
     """With `wait`, a long-poll: answers once the run's `version` passes `since` (or at the
     timeout, unchanged)."""
-    doc = await status_after(gateway, kickoff_id, since, wait, request.is_disconnected)
-    return with_crewai_fields(checked_sources(doc, box))
+    doc = await status_after(
+        services.gateway, services.followers, kickoff_id, since, wait, request.is_disconnected
+    )
+    return with_crewai_fields(checked_sources(doc, services.box))
 
 
 @router.get(
@@ -76,13 +77,14 @@ async def status(
     openapi_extra={"parameters": [LAST_EVENT_ID]},
 )
 async def events(
-    request: Request, kickoff_id: str, gateway: Gateway, _: Caller
+    request: Request, kickoff_id: str, services: ServicesDep, _: Caller
 ) -> StreamingResponse:
     """Server-sent events: the run's events from its first (or after `Last-Event-ID`),
     ending after its last."""
+    gateway = services.gateway
     await gateway.describe(kickoff_id)  # 404 before the stream starts
     last_id = request.headers.get("last-event-id") or None
-    stream = event_stream(gateway, kickoff_id, last_id, request.is_disconnected)
+    stream = event_stream(gateway, services.followers, kickoff_id, last_id, request.is_disconnected)
     return StreamingResponse(
         stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
     )
@@ -108,11 +110,10 @@ older_status = APIRouter()
 async def status_at_the_older_path(
     request: Request,
     kickoff_id: str,
-    gateway: Gateway,
-    box: Box,
+    services: ServicesDep,
     caller: Caller,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0,
     since: Annotated[int | None, Query(ge=0)] = None,
 ) -> StatusDocument:
     """GET /status/{kickoff_id} at the path CrewAI's documents used through several releases."""
-    return await status(request, kickoff_id, gateway, box, caller, wait, since)
+    return await status(request, kickoff_id, services, caller, wait, since)
