@@ -73,12 +73,13 @@ class Follower:
         return self.generation > seen
 
     async def status(self) -> StatusDocument:
-        """The run's status as of the latest change: asked once per change, for everyone."""
+        """The run's status as of the latest change: asked once per change, for everyone (a
+        degraded answer, given when no worker answered, is not kept)."""
         async with self._status_lock:
             if self._status is None or self._status_generation != self.generation:
                 generation = self.generation
                 self._status = await self._gateway.status(self.kickoff_id)
-                self._status_generation = generation
+                self._status_generation = -1 if self._status.degraded else generation
             return self._status
 
     async def _bump(self, finished: bool = False) -> None:

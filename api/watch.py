@@ -12,8 +12,9 @@ from api.followers import Followers
 from api.gateway import RunNotAnswering, TemporalGateway
 from crew_hitl.contracts.status import StatusDocument
 
-# How often a waiting client checks whether it is still connected (a local check, no query).
-CONNECTED_CHECK_SECONDS = 1.0
+# How often a waiting client checks whether it is still connected (a local check, no query;
+# every second, 1,000 waiting clients cost the API a third of a core).
+CONNECTED_CHECK_SECONDS = 10.0
 Disconnected = Callable[[], Awaitable[bool]]
 
 
@@ -25,12 +26,14 @@ async def status_after(
     wait: float,
     disconnected: Disconnected,
 ) -> StatusDocument:
-    """The status once its `version` passes `since`, or as it is at the end of `wait`."""
-    document = await gateway.status(kickoff_id)
-    if not waiting_for_news(document, since):
-        return document
+    """The status once its `version` passes `since`, or as it is at the end of `wait`. A
+    long-poll (with `since`) reads the status its run's follower holds, asked once per
+    change for every client; a plain GET asks the run."""
+    if since is None:
+        return await gateway.status(kickoff_id)
     deadline = time.monotonic() + wait
     async with followers.watching(kickoff_id) as follower:
+        document = await follower.status()
         while waiting_for_news(document, since):
             left = deadline - time.monotonic()
             if left <= 0 or await disconnected():
@@ -44,7 +47,9 @@ async def status_after(
 
 
 def waiting_for_news(document: StatusDocument, since: int | None) -> bool:
-    return since is not None and document.version <= since and document.degraded is None
+    """A degraded answer (no worker answered) waits too: answered at once, every client
+    would ask again at once, and the flood would keep the worker from answering."""
+    return since is not None and document.version <= since
 
 
 async def event_stream(

@@ -7,6 +7,7 @@ import uuid
 from temporalio.client import Client
 
 from http_client import LeanClient
+from receiver import Receiver
 from reference import Decision, ReviewInput, ReviewWorkflow
 
 
@@ -66,3 +67,13 @@ class CrewHitlDriver:
 
     async def wait_done(self, run_id: str) -> None:
         await self._client.get_workflow_handle(run_id).result()
+
+
+async def full_run(driver: ReferenceDriver | CrewHitlDriver, receiver: Receiver) -> None:
+    """One run through: kickoff, a rejection, an approval, the end."""
+    run_id = await driver.kickoff()
+    await receiver.wait(run_id, 1, timeout=300)
+    await driver.resume(run_id, False, "Add sources")
+    await receiver.wait(run_id, 2, timeout=300)
+    await driver.resume(run_id, True, "ok")
+    await driver.wait_done(run_id)

@@ -24,10 +24,12 @@ sys.path.insert(0, str(BENCH))
 
 from crew_hitl.outbound import LOOPBACK  # noqa: E402
 from crew_hitl.settings import Settings  # noqa: E402
-from drivers import CrewHitlDriver, ReferenceDriver  # noqa: E402
+from drivers import CrewHitlDriver, ReferenceDriver, full_run  # noqa: E402
 from http_client import LeanClient  # noqa: E402
+from procs import cpu_seconds, rss_mb  # noqa: E402
 from receiver import Receiver  # noqa: E402
 from runner.stack import Stack, on_free_ports  # noqa: E402
+from watchers import watcher_lines, watchers  # noqa: E402
 
 TOKEN = "bench-token"
 Driver = ReferenceDriver | CrewHitlDriver
@@ -49,18 +51,6 @@ def summary_ms(values: list[float]) -> dict[str, Any]:
         "n": len(ms),
         "samples": [round(v, 1) for v in ms],
     }
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def one_round_trip(driver: Driver, receiver: Receiver) -> tuple[float, float, float]:
@@ -102,15 +92,6 @@ async def latency(
         }
         for name, (k, r, c) in samples.items()
     }
-
-
-async def full_run(driver: Driver, receiver: Receiver) -> None:
-    run_id = await driver.kickoff()
-    await receiver.wait(run_id, 1, timeout=300)
-    await driver.resume(run_id, False, "Add sources")
-    await receiver.wait(run_id, 2, timeout=300)
-    await driver.resume(run_id, True, "ok")
-    await driver.wait_done(run_id)
 
 
 async def throughput(
@@ -199,6 +180,8 @@ def start_stack(workdir: Path) -> tuple[Stack, subprocess.Popen[bytes]]:
             default_crew="review",
             log_level="WARNING",
             webhook_allow=LOOPBACK,
+            # The watcher figure holds 1,000 long-polls open beside the runs going through.
+            api_max_connections=4000,
         ),
         workdir / "data",
     )
@@ -249,6 +232,8 @@ def table(results: dict[str, Any]) -> str:
         "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
     ]
     lines.insert(1, "| " + " | ".join("-" * w for w in widths) + " |")
+    if results.get("watchers"):
+        lines += watcher_lines(results["watchers"])
     scale_result = results.get("scale")
     if scale_result:
         cold_over_warm = (
@@ -307,6 +292,19 @@ async def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                     driver, receiver, args.throughput_runs, args.concurrency, pids[driver.name]
                 )
             results: dict[str, Any] = {"systems": systems}
+            if args.watchers:
+                print(f"watchers: {args.watchers} long-polls", file=sys.stderr, flush=True)
+                results["watchers"] = await watchers(
+                    drivers[1],
+                    receiver,
+                    stack.settings.api_port,
+                    TOKEN,
+                    pids["crew-hitl"],
+                    clients=args.watchers,
+                    paused=args.watched_runs,
+                    seconds=args.watch_seconds,
+                    runs=args.watch_throughput_runs,
+                )
             if args.scale_runs:
                 print(f"scale: {args.scale_runs} paused runs", file=sys.stderr, flush=True)
                 results["scale"] = await scale(drivers[1], api, receiver, stack, args.scale_runs)
@@ -337,6 +335,10 @@ def main() -> None:
     parser.add_argument("--throughput-runs", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--scale-runs", type=int, default=10_000)
+    parser.add_argument("--watchers", type=int, default=1000)
+    parser.add_argument("--watched-runs", type=int, default=100)
+    parser.add_argument("--watch-seconds", type=float, default=60.0)
+    parser.add_argument("--watch-throughput-runs", type=int, default=100)
     parser.add_argument("--output", type=Path, default=BENCH / "results.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="crew-hitl-bench-") as tmp:
