@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await services.gateway.try_connect()
         yield
+        services.followers.stop_all()
 
     app = FastAPI(title="crew-hitl", version="0.1.0", lifespan=lifespan)
     app.state.services = services

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -24,6 +25,9 @@ LONG_POLL_SECONDS = 30.0
 # How long a follower outlives its last watcher (a long-polling client asks again at once).
 LINGER_SECONDS = 10.0
 RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 30.0
+# How long a degraded status (no worker answered in time) serves the run's watchers.
+DEGRADED_SECONDS = 2.0
 
 
 class Follower:
@@ -36,7 +40,9 @@ class Follower:
         self._changed = asyncio.Condition()
         self._status: StatusDocument | None = None
         self._status_generation = -1
-        self._status_lock = asyncio.Lock()
+        self._status_expires = 0.0
+        self._asking: asyncio.Future[tuple[StatusDocument, int]] | None = None
+        self._asking_generation = -1
         self._task: asyncio.Task[None] | None = None
         self._linger: asyncio.TimerHandle | None = None
 
@@ -72,15 +78,29 @@ class Follower:
                 )
         return self.generation > seen
 
-    async def status(self) -> StatusDocument:
-        """The run's status as of the latest change: asked once per change, for everyone (a
-        degraded answer, given when no worker answered, is not kept)."""
-        async with self._status_lock:
-            if self._status is None or self._status_generation != self.generation:
-                generation = self.generation
-                self._status = await self._gateway.status(self.kickoff_id)
-                self._status_generation = -1 if self._status.degraded else generation
-            return self._status
+    async def status(self) -> tuple[StatusDocument, int]:
+        """The run's status as of the latest change, and the generation it was asked at: asked
+        once per change for everyone, one query at a time shared by all who ask meanwhile (a
+        degraded answer, given when no worker answered, is kept DEGRADED_SECONDS)."""
+        generation = self.generation
+        fresh = self._status_expires == 0 or time.monotonic() < self._status_expires
+        if self._status is not None and self._status_generation == generation and fresh:
+            return self._status, generation
+        if self._asking is None or self._asking_generation != generation:
+            self._asking = asyncio.ensure_future(self._ask(generation))
+            self._asking_generation = generation
+        return await asyncio.shield(self._asking)
+
+    async def _ask(self, generation: int) -> tuple[StatusDocument, int]:
+        try:
+            document = await self._gateway.status(self.kickoff_id)
+        except BaseException:
+            self._asking = None  # the next caller asks again
+            raise
+        if generation >= self._status_generation:
+            self._status, self._status_generation = document, generation
+            self._status_expires = time.monotonic() + DEGRADED_SECONDS if document.degraded else 0
+        return document, generation
 
     async def _bump(self, finished: bool = False) -> None:
         async with self._changed:
@@ -90,16 +110,22 @@ class Follower:
 
     async def _follow(self) -> None:
         token = b""
+        pause = RETRY_SECONDS
         while True:
             try:
                 page = await self._gateway.history_page(self.kickoff_id, token, LONG_POLL_SECONDS)
             except NotFound:
-                await self._bump(finished=True)
-                return
-            except (Failure, TimeoutError) as err:
-                log.info("following %s: %s; trying again", self.kickoff_id, err)
-                await asyncio.sleep(RETRY_SECONDS)
+                if await self._ended():
+                    await self._bump(finished=True)
+                    return
+                token = b""  # a page token the server no longer takes: from the start
                 continue
+            except Exception as err:  # Temporal unavailable, or anything else: try again
+                log.info("following %s: %s; trying again in %.0f s", self.kickoff_id, err, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, MAX_RETRY_SECONDS)
+                continue
+            pause = RETRY_SECONDS
             if page.events:
                 await self._bump()
             if page.closed or not page.next_page_token:
@@ -114,13 +140,20 @@ class Follower:
             token = page.next_page_token
 
     async def _ended(self) -> bool:
-        """Whether the workflow id's current run is closed (after a close event: a run that
-        continued as new is still going)."""
-        try:
-            info = await self._gateway.describe(self.kickoff_id)
-        except Failure:
-            return True
-        return info.closed
+        """Whether the workflow id's current run is closed or gone (after a close event: a run
+        that continued as new is still going). Asks until Temporal answers."""
+        pause = RETRY_SECONDS
+        while True:
+            try:
+                info = await self._gateway.describe(self.kickoff_id)
+            except NotFound:
+                return True
+            except Failure as err:
+                log.info("following %s: %s; asking again in %.0f s", self.kickoff_id, err, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, MAX_RETRY_SECONDS)
+                continue
+            return info.closed
 
 
 class Followers:
@@ -144,6 +177,11 @@ class Followers:
             yield follower
         finally:
             follower.release(self._retire)
+
+    def stop_all(self) -> None:
+        for follower in self._followers.values():
+            follower.stop()
+        self._followers.clear()
 
     def _retire(self, follower: Follower) -> None:
         if follower.watchers == 0 and self._followers.get(follower.kickoff_id) is follower:

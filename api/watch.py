@@ -4,10 +4,12 @@ when the run's history grows: a client of a run where nothing happens costs no q
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from api.failures import Failure
 from api.followers import Followers
 from api.gateway import RunNotAnswering, TemporalGateway
 from crew_hitl.contracts.status import StatusDocument
@@ -27,29 +29,28 @@ async def status_after(
     disconnected: Disconnected,
 ) -> StatusDocument:
     """The status once its `version` passes `since`, or as it is at the end of `wait`. A
-    long-poll (with `since`) reads the status its run's follower holds, asked once per
-    change for every client; a plain GET asks the run."""
-    if since is None:
+    long-poll (with `since` and `wait`) reads the status its run's follower holds, asked once
+    per change for every client; a plain GET asks the run."""
+    if since is None or wait <= 0:
         return await gateway.status(kickoff_id)
     deadline = time.monotonic() + wait
     async with followers.watching(kickoff_id) as follower:
-        document = await follower.status()
-        while waiting_for_news(document, since):
+        document, seen = await follower.status()
+        while document.version <= since:
             left = deadline - time.monotonic()
             if left <= 0 or await disconnected():
                 break
-            seen = follower.generation
-            if await follower.wait_change(seen, min(left, CONNECTED_CHECK_SECONDS)):
-                document = await follower.status()
-            elif follower.finished:
-                return await follower.status()
+            step = min(left, CONNECTED_CHECK_SECONDS)
+            if follower.finished and follower.generation <= seen:
+                # An ended run has no news to wait for; the client still waits its `wait`
+                # (answered at once, it would ask again at once).
+                await asyncio.sleep(step)
+            elif await follower.wait_change(seen, step):
+                try:
+                    document, seen = await asyncio.wait_for(follower.status(), left)
+                except TimeoutError:
+                    break
     return document
-
-
-def waiting_for_news(document: StatusDocument, since: int | None) -> bool:
-    """A degraded answer (no worker answered) waits too: answered at once, every client
-    would ask again at once, and the flood would keep the worker from answering."""
-    return since is not None and document.version <= since
 
 
 async def event_stream(
@@ -59,21 +60,27 @@ async def event_stream(
     last_id: str | None,
     disconnected: Disconnected,
 ) -> AsyncIterator[str]:
-    """The run's events as server-sent events, from after `last_id`, until its last."""
+    """The run's events as server-sent events, from after `last_id`, until its last (or
+    until the run has ended some other way, say terminated in Temporal)."""
     async with followers.watching(kickoff_id) as follower:
         while not await disconnected():
-            seen = follower.generation
+            seen, ended = follower.generation, follower.finished
             try:
                 page = await gateway.events(kickoff_id, last_id)
             except RunNotAnswering as err:
                 yield f": waiting for the run to answer ({err})\n\n"
+                if ended:
+                    return
                 await follower.wait_change(seen, CONNECTED_CHECK_SECONDS)
                 continue
+            except Failure as err:
+                yield f"event: error\ndata: {json.dumps({'message': err.message})}\n\n"
+                return
             for item in page.events:
                 last_id = item.id
                 data = json.dumps(item.data, ensure_ascii=False)
                 yield f"id: {item.id}\nevent: {item.event}\ndata: {data}\n\n"
-            if page.finished:
+            if page.finished or ended:
                 return
             while not await follower.wait_change(seen, CONNECTED_CHECK_SECONDS):
                 if follower.finished or await disconnected():

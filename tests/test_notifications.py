@@ -13,7 +13,7 @@ from api.followers import Followers
 from api.gateway import TemporalGateway
 from api.watch import status_after
 from crew_hitl.contracts.status import StatusDocument
-from support import human_input_request, kickoff, resume, state_is, wait_status
+from support import human_input_request, kickoff, resume, state_is, temporal, wait_status
 
 
 def read_events(api: httpx.Client, kickoff_id: str, last_id: str | None = None) -> list[dict]:
@@ -165,3 +165,26 @@ def test_watchers_of_a_run_where_nothing_happens_ask_it_nothing(stack, api, rece
     # One query for the follower's first status, one for its first look at the history.
     assert asked_while_idle <= 2, f"{asked_while_idle} status queries for 20 idle watchers"
     assert all(v > version for v in versions)
+
+
+def test_a_stream_and_a_long_poll_of_a_run_terminated_in_temporal_end(stack, api, receiver):
+    """A run ended from outside never reaches a final state of its own: the stream ends
+    when its follower sees the history close, and a long-poll waits out its `wait`."""
+    kickoff_id = kickoff(api, receiver)
+    human_input_request(receiver, kickoff_id, 1)
+    version = settled_version(api, kickoff_id)
+
+    def terminate_soon() -> None:
+        time.sleep(1.0)
+        temporal(stack, "workflow", "terminate", "--workflow-id", kickoff_id, "--reason", "test")
+
+    threading.Thread(target=terminate_soon).start()
+    started = time.monotonic()
+    events = read_events(api, kickoff_id)
+    assert time.monotonic() - started < 15, "the stream did not end with the run"
+    assert "human_input_requested" in [e["event"] for e in events]
+    started = time.monotonic()
+    answer = api.get(f"/status/{kickoff_id}", params={"wait": 2, "since": version + 100})
+    assert answer.status_code == 200
+    assert 1.8 < time.monotonic() - started < 6, "a long-poll of an ended run did not wait"
+    assert answer.json()["state"] == "STOPPED"
