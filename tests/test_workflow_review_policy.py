@@ -102,6 +102,10 @@ async def remind_escalate_reject() -> None:
             )
             assert round_two.audit[-1].source == DecisionSource.POLICY
             assert stubs.runs_of("draft")[1].feedback == ["no decision within 2d"]
+            # The deadline itself mails nobody (it used to mail the escalation reviewers);
+            # round 2's request does.
+            reasons = [mail.reason for mail in stubs.mailed]
+            assert reasons == ["requested", "reminder", "escalated", "requested"]
             assert round_two.pending_human_input is not None
             assert round_two.pending_human_input.reviewers == ["alice", "bob"]
             await handle.execute_update(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -92,19 +93,29 @@ class ReviewTimedOut(Exception):
     """A round's decide_within passed with on_timeout: fail."""
 
 
-def policy_timers(policy: ReviewPolicy, since: datetime) -> list[tuple[datetime, str]]:
+@dataclass(frozen=True)
+class PolicyTimer:
+    """One of a review policy's timers: the policy field that says when, the webhook it
+    sends, and the e-mail (none at the deadline: on_timeout decides then)."""
+
+    setting: str
+    event: str
+    mail: str | None
+
+
+REMIND = PolicyTimer("remind_after", "human_input_reminder", "reminder")
+ESCALATE = PolicyTimer("escalate_after", "human_input_escalated", "escalated")
+DEADLINE = PolicyTimer("decide_within", "human_input_timed_out", None)
+
+
+def policy_timers(policy: ReviewPolicy, since: datetime) -> list[tuple[datetime, PolicyTimer]]:
     """The policy's timers for a round that began to wait at `since`, in the order they fire."""
-    steps = [
-        ("remind", "remind_after"),
-        ("escalate", "escalate_after"),
-        ("deadline", "decide_within"),
-    ]
     timers = [
-        (since + timedelta(seconds=seconds), step)
-        for step, name in steps
-        if (seconds := policy.seconds(name)) is not None
+        (since + timedelta(seconds=seconds), timer)
+        for timer in (REMIND, ESCALATE, DEADLINE)
+        if (seconds := policy.seconds(timer.setting)) is not None
     ]
-    return sorted(timers)
+    return sorted(timers, key=lambda due_timer: due_timer[0])
 
 
 @workflow.defn(name="CrewRunWorkflow")
@@ -303,37 +314,35 @@ class CrewRunWorkflow:
         policy = task.review
         pending = self._record.pending
         assert pending is not None and pending.since is not None
-        for due, step in policy_timers(policy, pending.since) if policy else []:
+        for due, timer in policy_timers(policy, pending.since) if policy else []:
             left = (due - workflow.now()).total_seconds()
             if left > 0:
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(lambda: self._decision is not None, timeout=left)
             if self._decision is not None:
                 return
-            self._on_timer(task, round_number, step)
+            self._on_timer(task, round_number, timer)
         await workflow.wait_condition(lambda: self._decision is not None)
 
-    def _on_timer(self, task: TaskSpec, round_number: int, step: str) -> None:
-        policy, pending = task.review, self._record.pending
-        assert policy is not None and pending is not None
-        if step == "escalate":
+    def _on_timer(self, task: TaskSpec, round_number: int, timer: PolicyTimer) -> None:
+        policy = task.review
+        assert policy is not None
+        if timer is ESCALATE:
             self._record.escalate()
-        self._email_reviewers(task, round_number, {"remind": "reminder"}.get(step, "escalated"))
-        event = {"remind": "human_input_reminder", "escalate": "human_input_escalated"}.get(
-            step, "human_input_timed_out"
-        )
-        workflow.logger.info("%s round %d: %s", task.name, round_number, event)
+        if timer.mail is not None:
+            self._email_reviewers(task, round_number, timer.mail)
+        workflow.logger.info("%s round %d: %s", task.name, round_number, timer.event)
         self._send(
             self._webhooks.human_input,
-            event,
+            timer.event,
             execution_id=self._run.kickoff_id,
             task_id=task.name,
             round=round_number,
             resume_url=self._run.resume_url,
             **self._policy_fields(task),
-            **({"on_timeout": policy.on_timeout} if step == "deadline" else {}),
+            **({"on_timeout": policy.on_timeout} if timer is DEADLINE else {}),
         )
-        if step != "deadline":
+        if timer is not DEADLINE:
             return
         if policy.on_timeout == "fail":
             raise ReviewTimedOut(
