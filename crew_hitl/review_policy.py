@@ -72,10 +72,5 @@ class ReviewPolicy(BaseModel):
     def decide_within_seconds(self) -> float | None:
         return self.seconds("decide_within")
 
-    def may_decide(self, reviewer: str | None, escalated: bool) -> bool:
-        if not self.reviewers or reviewer is None or reviewer == OPERATOR:
-            return True
-        return reviewer in self.reviewers or (escalated and reviewer in self.escalate_to)
-
     def deciders(self, escalated: bool) -> list[str]:
         return [*self.reviewers, *(self.escalate_to if escalated else [])]

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, field_validator
 
 from crew_hitl.outbound import WebhookPolicy
+from crew_hitl.review_policy import OPERATOR
 
 PREFIX = "CREW_HITL_"
 # The start-to-close limit of a regular task round (workflows/crew_run.py MODEL_CALL_TIMEOUT).
@@ -159,7 +160,7 @@ class Settings(BaseModel):
             if sep and REVIEWER_NAME.fullmatch(name) and token:
                 pairs.append((name, token))
             else:
-                pairs.append(("api", entry))
+                pairs.append((OPERATOR, entry))
         return pairs
 
 

@@ -35,7 +35,6 @@ from crew_hitl.contracts.status import (
     TaskProgress,
     Verdict,
 )
-from crew_hitl.review_policy import OPERATOR
 from crew_hitl.text import excerpt
 from inbox.diff import word_diff
 from inbox.pages import FORM_EXPIRED, digest, error_page, here, page, path_segment, to_sign_in
@@ -306,8 +305,7 @@ def your_turn(reviewer: str, pending: PendingHumanInput | None) -> str:
         return "yes"
     if any(approval.reviewer == reviewer for approval in pending.approvals):
         return "approved"
-    named = pending.reviewers and reviewer not in pending.reviewers and reviewer != OPERATOR
-    return "others" if named else "yes"
+    return "yes" if pending.may_decide(reviewer) else "others"
 
 
 def decided_rounds(task: TaskProgress | None) -> list[ReviewRound]:

@@ -178,8 +178,7 @@ def test_a_review_policy_loads_with_its_durations(tmp_path):
     assert (policy.approvals, policy.decide_within_seconds) == (2, 172800.0)
     assert policy.seconds("remind_after") == 1800.0
     assert policy.deciders(escalated=True) == ["alice", "bob", "carol", "dave"]
-    assert policy.may_decide("api", escalated=False), "an operator's bare token may decide"
-    assert not policy.may_decide("dave", escalated=False)
+    assert policy.deciders(escalated=False) == ["alice", "bob", "carol"]
 
 
 def test_a_review_policy_on_a_task_without_human_input_is_refused(tmp_path):

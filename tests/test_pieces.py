@@ -183,3 +183,12 @@ def test_a_word_diff_marks_removed_and_added_words_and_escapes_the_rest():
         "plan <del>works.</del><ins>works well.</ins>"
     )
     assert str(word_diff("same", "same")) == "same"
+
+
+def test_who_may_decide_a_waiting_round():
+    named = PendingHumanInput(task_id="t", reviewers=["alice", "dave"])
+    assert named.may_decide("alice") and named.may_decide("dave")
+    assert not named.may_decide("bob")
+    assert named.may_decide("api"), "an operator's bare token decides any round"
+    assert named.may_decide(None), "a decision sent to Temporal without a name is taken"
+    assert PendingHumanInput(task_id="t").may_decide("bob"), "no named reviewers: anyone"

@@ -178,8 +178,7 @@ class RunRecord:
         pending = self.pending
         if pending is None or pending.task_id != signal.task_id:
             return None
-        policy = self.crew.task(pending.task_id).review
-        if policy is None or policy.may_decide(signal.reviewer, pending.escalated):
+        if pending.may_decide(signal.reviewer):
             return None
         return (
             f"{signal.reviewer} may not decide {pending.task_id!r}; "

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, field_validator
 
+from crew_hitl.review_policy import OPERATOR
+
 
 class Verdict(StrEnum):
     """A reviewer's decision on a round. The wire keeps CrewAI's `is_approve` boolean;
@@ -164,6 +166,17 @@ class PendingHumanInput(BaseModel):
     approvals: list[Approval] = []
     decide_by: datetime | None = None
     escalated: bool = False
+
+    def may_decide(self, reviewer: str | None) -> bool:
+        """Whether this reviewer may decide the round: anyone without named reviewers; an
+        operator (a bare token) always; a decision without a name (sent to Temporal directly,
+        which is the trust boundary) too."""
+        return (
+            not self.reviewers
+            or reviewer is None
+            or reviewer == OPERATOR
+            or reviewer in self.reviewers
+        )
 
 
 class Progress(BaseModel):
