@@ -129,7 +129,9 @@ class CrewRunWorkflow:
         self._outbox = Outbox(
             run.webhook_retry, self._record, carried.gone_urls if carried else None
         )
-        self._stream = EventStream(run.kickoff_id, run.event_stream, self._outbox)
+        self._stream = EventStream(
+            run.kickoff_id, run.event_stream, self._webhooks.stream, self._outbox
+        )
         self._decision: ResumeSignal | None = None
         self._decided: AuditEntry | None = None
         self._published: tuple[str, str | None, datetime | None] = (
@@ -143,7 +145,7 @@ class CrewRunWorkflow:
         if run.carried is not None:
             self._outbox.resend(run.carried.undelivered)
         else:
-            self._stream_event("crew_kickoff_started", crew_name=run.crew.name, inputs=run.inputs)
+            self._stream.add("crew_kickoff_started", crew_name=run.crew.name, inputs=run.inputs)
         try:
             for task in run.crew.tasks:
                 if self._record.progress_of(task.name).status != TaskStatus.COMPLETED:
@@ -177,7 +179,7 @@ class CrewRunWorkflow:
         when a reviewer approves; a rejection runs it again with the feedback."""
         while True:
             round_number = self._record.start_round(task.name, workflow.now())
-            self._stream_event("task_started", **self._task_fields(task), round=round_number)
+            self._stream.add("task_started", **self._task_fields(task), round=round_number)
             result = await self._execute(task, round_number)
             self._record.record_output(task.name, round_number, result, workflow.now())
             self._emit_steps(task, result, round_number)
@@ -259,10 +261,10 @@ class CrewRunWorkflow:
             **self._policy_fields(task),
         )
         self._email_reviewers(task, round_number, "requested")
-        self._stream_event(
+        self._stream.add(
             "human_input_requested", **self._task_fields(task), round=round_number, output=output
         )
-        self._flush_stream()
+        self._stream.flush()
 
     def _email_reviewers(self, task: TaskSpec, round_number: int, reason: str) -> None:
         """E-mail the reviewers a policy names who must act now: all of them when asked,
@@ -397,7 +399,7 @@ class CrewRunWorkflow:
         workflows/continuation.py says so."""
         if not should_continue(self._run, self._outbox):
             return
-        self._flush_stream()  # a batch is not carried, but a delivery under way is
+        self._stream.flush()  # a batch is not carried, but a delivery under way is
         continuation = continuation_input(self._run, self._record, self._webhooks, self._outbox)
         if continuation is None or not workflow.patched(CONTINUE_AS_NEW_PATCH):
             return
@@ -417,8 +419,8 @@ class CrewRunWorkflow:
         fields = self._task_fields(task)
         for step in result.steps:
             self._send(self._webhooks.step, "agent_step", task_id=task.name, **step.model_dump())
-            self._stream.add_step(self._webhooks.stream, step, **fields)
-        self._stream_event(
+            self._stream.add_step(step, **fields)
+        self._stream.add(
             "agent_execution_completed", **fields, round=round_number, output=result.output
         )
 
@@ -428,12 +430,6 @@ class CrewRunWorkflow:
         role = self._record.progress_of(task.name).agent_role
         agent = self._run.crew.agents[task.agent]
         return {"task_name": task.name, "task_id": task.name, "agent_role": role or agent.role}
-
-    def _stream_event(self, event_type: str, **data: Any) -> None:
-        self._stream.add(self._webhooks.stream, event_type, **data)
-
-    def _flush_stream(self) -> None:
-        self._stream.flush(self._webhooks.stream)
 
     def _emit_task_completed(self, task: TaskSpec) -> None:
         """As CrewAI's task webhook reads it (`agent` is the agent's role, `summary` CrewAI's
@@ -451,7 +447,7 @@ class CrewRunWorkflow:
             output=progress.output,
             output_json=progress.output_json,
         )
-        self._stream_event(
+        self._stream.add(
             "task_completed",
             **self._task_fields(task),
             output={
@@ -461,7 +457,7 @@ class CrewRunWorkflow:
                 "agent": progress.agent_role or task.agent,
             },
         )
-        self._flush_stream()
+        self._stream.flush()
 
     def _send(self, target: WebhookTarget | None, event: str, **fields: Any) -> None:
         body = {"event": event, "kickoff_id": self._run.kickoff_id, "meta": self._run.meta}
@@ -492,24 +488,24 @@ class CrewRunWorkflow:
             result_json=record.result_json,
             token_usage=record.token_usage.model_dump(),
         )
-        self._stream_event(
+        self._stream.add(
             "crew_kickoff_completed",
             crew_name=self._run.crew.name,
             output=record.result,
             result_json=record.result_json,
             total_tokens=record.token_usage.total_tokens,
         )
-        self._flush_stream()
+        self._stream.flush()
 
     async def _stop(self) -> None:
         self._record.stop(workflow.now())
         self._publish()
         workflow.logger.info("run %s stopped", self._run.kickoff_id)
         # CrewAI has no event for a stopped run: a failed kickoff that says so.
-        self._stream_event(
+        self._stream.add(
             "crew_kickoff_failed", crew_name=self._run.crew.name, error="stopped", stopped=True
         )
-        self._flush_stream()
+        self._stream.flush()
         await self._outbox.drain()
 
     async def _fail(self, error: str) -> NoReturn:
@@ -519,9 +515,9 @@ class CrewRunWorkflow:
         # `result` is there (null) for receivers that always read it.
         self._send(self._webhooks.crew, "crew_failed", error=error, result=None)
         if (task := self._record.current_task) is not None:
-            self._stream_event("task_failed", task_name=task, task_id=task, error=error)
-        self._stream_event("crew_kickoff_failed", crew_name=self._run.crew.name, error=error)
-        self._flush_stream()
+            self._stream.add("task_failed", task_name=task, task_id=task, error=error)
+        self._stream.add("crew_kickoff_failed", crew_name=self._run.crew.name, error=error)
+        self._stream.flush()
         await self._outbox.drain()
         raise ApplicationError(error, type="CrewRunFailed", non_retryable=True)
 

@@ -26,21 +26,31 @@ MAX_BATCH_BYTES = 256 * 1024
 # A text in an event's data is cut to this many characters (the whole output is in /status).
 MAX_TEXT = 16 * 1024
 # The kind of an executor's step as CrewAI names the event.
-STEP_EVENTS = {"llm": "llm_call_completed", "tool": "tool_usage_finished"}
-STEP_ERRORS = {"tool_error": "tool_usage_error"}
+STEP_EVENTS = {
+    "llm": "llm_call_completed",
+    "tool": "tool_usage_finished",
+    "tool_error": "tool_usage_error",
+}
 
 
 class EventStream:
-    def __init__(self, kickoff_id: str, spec: EventStreamSpec | None, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        kickoff_id: str,
+        spec: EventStreamSpec | None,
+        target: WebhookTarget | None,
+        outbox: Outbox,
+    ) -> None:
         self._kickoff_id = kickoff_id
-        self._spec = spec
+        self._spec = spec if target is not None else None
+        self._target = target
         self._outbox = outbox
         self._batch: list[dict[str, Any]] = []
         self._batch_bytes = 0
 
-    def add(self, target: WebhookTarget | None, event_type: str, **data: Any) -> None:
+    def add(self, event_type: str, **data: Any) -> None:
         spec = self._spec
-        if target is None or spec is None or (spec.events and event_type not in spec.events):
+        if spec is None or (spec.events and event_type not in spec.events):
             return
         event = {
             "id": str(workflow.uuid4()),
@@ -51,29 +61,30 @@ class EventStream:
         }
         size = len(json.dumps(event, default=str))
         if self._batch and self._batch_bytes + size > MAX_BATCH_BYTES:
-            self.flush(target)
+            self.flush()
         self._batch.append(event)
         self._batch_bytes += size
         if spec.realtime or len(self._batch) >= MAX_BATCH:
-            self.flush(target)
+            self.flush()
 
-    def add_step(self, target: WebhookTarget | None, step: AgentStep, **common: Any) -> None:
+    def add_step(self, step: AgentStep, **common: Any) -> None:
         """A model call or tool use an executor reported (other steps are the agent's own
         execution, streamed as agent_execution_completed)."""
-        if step.kind in STEP_EVENTS or step.kind in STEP_ERRORS:
-            tool = {"tool_name": step.tool, "tool_args": step.tool_input} if step.tool else {}
-            if step.kind in STEP_ERRORS:
-                self.add(target, STEP_ERRORS[step.kind], **common, **tool, error=step.result)
-            elif step.tool:
-                self.add(target, STEP_EVENTS[step.kind], **common, **tool, output=step.result)
-            else:
-                self.add(target, STEP_EVENTS[step.kind], **common, response=step.result)
+        event_type = STEP_EVENTS.get(step.kind or "")
+        if event_type is None:
+            return
+        if step.tool is None:
+            self.add(event_type, **common, response=step.result)
+            return
+        outcome = "error" if step.kind == "tool_error" else "output"
+        data = {"tool_name": step.tool, "tool_args": step.tool_input, outcome: step.result}
+        self.add(event_type, **common, **data)
 
-    def flush(self, target: WebhookTarget | None) -> None:
-        if target is None or not self._batch:
+    def flush(self) -> None:
+        if self._target is None or not self._batch:
             return
         batch, self._batch, self._batch_bytes = self._batch, [], 0
-        self._outbox.send(target, BATCH_EVENT, {"events": batch}, log=False)
+        self._outbox.send(self._target, BATCH_EVENT, {"events": batch}, log=False)
 
 
 def cut_texts(value: Any) -> Any:
