@@ -88,8 +88,9 @@ async def verdict_now(
 async def check_still_waiting(
     gateway: TemporalGateway, body: ResumeRequest, crews: CrewRegistry
 ) -> bool:
-    """NotFound for a task the run's crew does not have; RunMovedOn unless the task (and the
-    round, when given) waits for input. False when it took asking a worker and none answered."""
+    """RunMovedOn unless the task (and the round, when given) waits for input, naming the
+    crew's tasks when it has no such task. False when it took asking a worker and none
+    answered."""
     info = await gateway.describe(body.execution_id)
     check_known_task(crews, info, body)
     check_waiting(info, body)

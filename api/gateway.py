@@ -444,15 +444,23 @@ class TemporalGateway:
         )
 
 
+# What a refusal of the `decide` update's validator is to a caller, besides a stale decision
+# (a 409 with the run's reason, made by api/decisions.py from the verdict below).
+REFUSALS: dict[str | None, type[Failure]] = {
+    NOT_ASSIGNED: NotAssigned,
+    EDIT_REFUSED: InvalidRequest,
+}
+
+
 def refused_decision(err: WorkflowUpdateFailedError, decision: ResumeSignal) -> AuditEntry | None:
     """The run's verdict on a decision its validator refused (nothing was written to its
     history, so it is in no audit): not applied, with the reason."""
     cause = err.cause
-    if isinstance(cause, ApplicationError) and cause.type == NOT_ASSIGNED:
-        raise NotAssigned(cause.message)
-    if isinstance(cause, ApplicationError) and cause.type == EDIT_REFUSED:
-        raise InvalidRequest(f"edited_output: {cause.message}")
-    if not (isinstance(cause, ApplicationError) and cause.type == DECISION_REFUSED):
+    if not isinstance(cause, ApplicationError):
+        return None
+    if cause.type in REFUSALS:
+        raise REFUSALS[cause.type](cause.message)
+    if cause.type != DECISION_REFUSED:
         return None
     return AuditEntry(
         at=datetime.now(UTC),

@@ -208,7 +208,9 @@ def test_a_policy_without_edits_refuses_one(named_api, receiver):
         }
         refused = alice.post("/resume", json=body)
         assert refused.status_code == 422
-        assert "takes no edited output (its policy: allow_edit false)" in refused.json()["message"]
+        assert refused.json()["message"] == (
+            "edited_output: 'draft_task' takes none (its policy: allow_edit false)"
+        )
         assert alice.get(f"/status/{kickoff_id}").json()["pending_human_input"]["approvals"] == []
 
 

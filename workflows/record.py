@@ -203,7 +203,9 @@ class RunRecord:
             return None
         policy = self.crew.task(self.pending.task_id).review
         if policy is not None and not policy.allow_edit:
-            return f"{self.pending.task_id!r} takes no edited output (its policy: allow_edit false)"
+            return (
+                f"edited_output: {self.pending.task_id!r} takes none (its policy: allow_edit false)"
+            )
         if not signal.is_approve:
             return "edited_output goes with an approval"
         return None
@@ -281,7 +283,6 @@ class RunRecord:
         assert self.pending is not None
         pending = self.pending
         review = self.tasks[pending.task_id].rounds[-1]
-        review.approvals = list(pending.approvals)
         if signal.is_approve and pending.approvals_needed > 1 and not settle:
             approval = Approval(
                 reviewer=signal.reviewer,
@@ -296,7 +297,7 @@ class RunRecord:
                 entry.approvals_missing = missing
                 self.touch()
                 return entry
-            review.approvals = list(pending.approvals)
+        review.approvals = list(pending.approvals)
         review.decision = Verdict.of(signal.is_approve)
         review.feedback = signal.human_feedback
         review.reviewer = signal.reviewer

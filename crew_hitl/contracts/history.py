@@ -9,7 +9,7 @@ for tests/test_replay.py."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -154,7 +154,7 @@ class ReviewEmailInput(BaseModel):
     crew_name: str
     task_id: str
     round: int
-    reason: str  # "requested", "reminder" or "escalated"
+    reason: Literal["requested", "reminder", "escalated"]
     reviewers: list[str]
     excerpt: str = ""
     decide_by: datetime | None = None
