@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from temporalio.client import Client
@@ -33,22 +34,19 @@ class ReferenceDriver:
         handle = self._client.get_workflow_handle(run_id)
         await handle.signal(ReviewWorkflow.resume, Decision(approve, feedback))
 
-    async def wait_done(self, run_id: str) -> None:
-        await self._client.get_workflow_handle(run_id).result()
-
 
 class CrewHitlDriver:
     name = "crew-hitl"
 
-    def __init__(self, api: LeanClient, client: Client, webhook_url: str) -> None:
+    def __init__(self, api: LeanClient, webhook_url: str) -> None:
         self._api = api
-        self._client = client
         self._webhook_url = webhook_url
 
     async def kickoff(self) -> str:
         body = {
             "inputs": {"topic": "AI Research"},
             "crew": "review",
+            "crewWebhookUrl": self._webhook_url,
             "humanInputWebhook": {
                 "url": self._webhook_url,
                 "authentication": {"strategy": "bearer", "token": "bench-hook"},
@@ -65,15 +63,15 @@ class CrewHitlDriver:
         }
         await self._api.post("/resume", body)
 
-    async def wait_done(self, run_id: str) -> None:
-        await self._client.get_workflow_handle(run_id).result()
 
-
-async def full_run(driver: ReferenceDriver | CrewHitlDriver, receiver: Receiver) -> None:
-    """One run through: kickoff, a rejection, an approval, the end."""
+async def full_run(driver: ReferenceDriver | CrewHitlDriver, receiver: Receiver) -> float:
+    """One run through: kickoff, a rejection, an approval, the end (its webhook); how long
+    the kickoff took to bring the first webhook."""
+    start = time.monotonic()
     run_id = await driver.kickoff()
-    await receiver.wait(run_id, 1, timeout=300)
+    first = await receiver.wait(run_id, 1, timeout=300) - start
     await driver.resume(run_id, False, "Add sources")
     await receiver.wait(run_id, 2, timeout=300)
     await driver.resume(run_id, True, "ok")
-    await driver.wait_done(run_id)
+    await receiver.wait_done(run_id)
+    return first

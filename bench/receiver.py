@@ -1,4 +1,5 @@
-"""An asyncio webhook receiver on loopback that timestamps each human-input request."""
+"""An asyncio webhook receiver on loopback that timestamps each human-input request and each
+run's end (`crew_completed`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
+
+# The key of a run's `crew_completed` webhook, beside its rounds 1, 2, ...
+DONE = 0
 
 
 class Receiver:
@@ -37,11 +41,20 @@ class Receiver:
         finally:
             self._waiters.pop(key, None)
 
+    async def wait_done(self, kickoff_id: str, timeout: float = 300) -> float:
+        """The monotonic time the run's `crew_completed` webhook arrived."""
+        return await self.wait(kickoff_id, DONE, timeout)
+
     def _arrived(self, body: dict) -> None:
-        self.counts[body.get("event", "?")] += 1
-        if body.get("event") != "human_input_requested":
+        event = body.get("event", "?")
+        self.counts[event] += 1
+        run_id = body.get("execution_id") or body.get("kickoff_id")
+        if event == "human_input_requested":
+            key = (run_id, body["round"])
+        elif event == "crew_completed":
+            key = (run_id, DONE)
+        else:
             return
-        key = (body["execution_id"], body["round"])
         now = time.monotonic()
         future = self._waiters.get(key)
         if future is not None and not future.done():

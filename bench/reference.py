@@ -1,7 +1,9 @@
 """The yardstick: the leanest program one would write with temporalio alone for the same job.
 
 A workflow runs a task activity, posts a webhook from an httpx activity, waits for a `resume`
-signal and loops on reject. Worker settings at their defaults; driven by direct client calls.
+signal and loops on reject; on approval it posts a `crew_completed` webhook and ends (the end
+of a run is a push for both systems, as a client of either would learn it). Worker settings
+at their defaults; driven by direct client calls.
 Run as `python bench/reference.py worker --address HOST:PORT --task-queue Q`.
 """
 
@@ -99,6 +101,16 @@ class ReviewWorkflow:
             decision, self._decision = self._decision, None
             assert decision is not None
             if decision.is_approve:
+                done = {
+                    "event": "crew_completed",
+                    "execution_id": workflow.info().workflow_id,
+                    "result": output,
+                }
+                await workflow.execute_activity(
+                    post_webhook,
+                    WebhookInput(review.webhook_url, done),
+                    start_to_close_timeout=timedelta(seconds=15),
+                )
                 return output
             feedback.append(decision.human_feedback)
             round_number += 1

@@ -1,6 +1,7 @@
 """The watcher figure of `make bench`: what clients who merely follow paused runs cost. With
-`paused` runs waiting for a decision, `clients` long-polls (GET /status?wait=&since=, spread
-evenly over the runs) wait for news for `seconds`; the CPU the worker and the Temporal server
+`paused` runs waiting for a decision, `clients` watchers spread evenly over the runs — every
+other one a long-poll (GET /status?wait=&since=), the rest server-sent event streams (GET
+/events) — wait for news for `seconds`; the CPU the worker and the Temporal server
 spend meanwhile is compared with the same window without them, and runs going through
 meanwhile are timed with and without the watchers."""
 
@@ -41,6 +42,30 @@ async def long_poller(api: LeanClient, run_id: str, stop: asyncio.Event) -> int:
     return answers
 
 
+async def event_streamer(port: int, token: str, run_id: str, stop: asyncio.Event) -> int:
+    """A client following one run's server-sent events until `stop`; the events it got."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET /events/{run_id} HTTP/1.1\r\nHost: bench\r\n"
+        f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
+    status = (await reader.readline()).split()
+    if status[1:2] != [b"200"]:
+        raise RuntimeError(f"GET /events/{run_id}: {status}")
+    events = 0
+
+    async def read() -> None:
+        nonlocal events
+        while line := await reader.readline():
+            events += line.startswith(b"event:")
+
+    reading = asyncio.create_task(read())
+    await stop.wait()
+    reading.cancel()
+    writer.close()
+    return events
+
+
 async def runs_per_s(driver: CrewHitlDriver, receiver: Receiver, runs: int) -> float:
     gate = asyncio.Semaphore(25)
 
@@ -77,14 +102,20 @@ async def watchers(
     stop = asyncio.Event()
     pollers = []
     for n in range(clients):  # clients arrive over a few seconds, 100 at a time
-        pollers.append(asyncio.create_task(long_poller(api, run_ids[n % paused], stop)))
+        run_id = run_ids[n % paused]
+        follow = (
+            long_poller(api, run_id, stop)
+            if n % 2 == 0
+            else event_streamer(port, token, run_id, stop)
+        )
+        pollers.append(asyncio.create_task(follow))
         if n % 100 == 99:
             await asyncio.sleep(0.5)
     await asyncio.sleep(5)  # every client has asked once and waits
     watched = await cpu_percent_over(pids, seconds)
     along = await runs_per_s(driver, receiver, runs)
     stop.set()
-    answers = sum(await asyncio.gather(*pollers))
+    answers = await asyncio.gather(*pollers)
     await api.close()
     added = {name: watched[name] - quiet[name] for name in pids}
     return {
@@ -98,7 +129,8 @@ async def watchers(
         "runs_per_s_alone": alone,
         "runs_per_s_watched": along,
         "throughput_drop_percent": (alone - along) * 100 / alone,
-        "long_poll_answers": answers,
+        "long_poll_answers": sum(answers[0::2]),
+        "stream_events": sum(answers[1::2]),
     }
 
 
@@ -106,7 +138,8 @@ def watcher_lines(result: dict[str, Any]) -> list[str]:
     added = result["cpu_percent_added"]
     return [
         "",
-        f"| {result['clients']:,} long-polls on {result['paused_runs']} paused runs, "
+        f"| {result['clients']:,} watchers (half long-polls, half event streams) on "
+        f"{result['paused_runs']} paused runs, "
         f"{result['seconds']:.0f} s | crew-hitl |",
         "| --- | --- |",
         f"| CPU added, worker + server (% of one core) | "
