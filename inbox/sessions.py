@@ -97,7 +97,8 @@ def still_configured(settings: Settings, reviewer: str, token_fingerprint: str) 
     )
 
 
-def current_session(
+# async: see api/dependencies.py for why no dependency is a plain `def`.
+async def current_session(
     request: Request, box: Box, settings: AppSettings, signed_out: SignedOut
 ) -> Session | None:
     """The signed-in reviewer's session, or None (a dependency of every inbox page)."""
