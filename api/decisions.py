@@ -1,12 +1,13 @@
-"""A reviewer's decision, from POST /resume or the inbox: checked against the run as the server
-sees it, sent to the run as the `decide` update, and answered with what the run made of it.
-The pre-checks let a caller hear at once (RunMovedOn, 409) that the run has moved on; the run's
-verdict catches the rest (two reviewers deciding the same round at once: the second hears 409
-too). With an Idempotency-Key, a retry is answered from the first attempt's verdict and never
-applied again."""
+"""A reviewer's decision, from POST /resume or the inbox: sent to the run as the `decide`
+update and answered with what the run made of it. The update's validator refuses at once
+what the run cannot take (409 with the run's reason); the run's verdict catches the rest (two
+reviewers deciding the same round at once: the second hears 409 too). With an
+Idempotency-Key, a retry is answered from the first attempt's verdict and never applied
+again."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from api.attestation import attestation
@@ -22,6 +23,8 @@ from crew_hitl.contracts.status import AuditEntry, DecisionSource, RunState, Ver
 from crew_hitl.spec import CrewRegistry
 
 log = logging.getLogger("crew_hitl.api")
+# How long to wait for a worker's answer to a decision the run seems to have moved on from.
+LATE = 10.0
 
 
 async def resume_run(
@@ -37,13 +40,6 @@ async def resume_run(
         raise InvalidRequest(f"edited_output: over CREW_HITL_MAX_OUTPUT_BYTES ({limit} bytes)")
     gateway = services.gateway
     decision_id = decision_id_for(reviewer, key)
-    try:
-        worker_answered = await check_still_waiting(gateway, body, services.crews)
-    except RunMovedOn:
-        # A retry may find the run moved on by its own first attempt: answer as that one was.
-        if key is None or (earlier := await verdict_now(gateway, body, decision_id)) is None:
-            raise
-        return answer(body, decision_id, earlier, reviewer)
     decision = ResumeSignal(
         task_id=body.task_id,
         is_approve=body.is_approve,
@@ -65,11 +61,45 @@ async def resume_run(
             body.is_approve,
         ),
     )
-    verdict = await gateway.decide(body.execution_id, decision) if worker_answered else None
-    if verdict is None:
-        # No worker took it: the signal, which the server keeps until one comes, carries it.
-        await gateway.send_decision(body.execution_id, decision)
+    try:
+        verdict = await decided(gateway, body, decision, services.crews)
+    except RunMovedOn:
+        # A retry may find the run moved on by its own first attempt: answer as that one was.
+        if key is None or (earlier := await verdict_now(gateway, body, decision_id)) is None:
+            raise
+        return answer(body, decision_id, earlier, reviewer)
     return answer(body, decision_id, verdict, reviewer)
+
+
+async def decided(
+    gateway: TemporalGateway, body: ResumeRequest, decision: ResumeSignal, crews: CrewRegistry
+) -> AuditEntry | None:
+    """The run's verdict on the decision, sent as the `decide` update straight away: its
+    validator refuses what the run cannot take (no task waiting, another task or round) before
+    anything is written, so no check need ask the server first (a describe before each update
+    was one server round trip of the three a /resume cost). Only when the update finds no run
+    open, or no worker takes it in time, does the API look at the run as the server sees it: to
+    answer 404, or 409 with the run's state, or to let the signal carry the decision (None:
+    not confirmed yet)."""
+    with contextlib.suppress(RunMovedOn):  # no run open to update: looked at below
+        if (verdict := await gateway.decide(body.execution_id, decision)) is not None:
+            return verdict
+    try:
+        await check_still_waiting(gateway, body, crews)
+    except RunMovedOn:
+        # The update may have been applied all the same, by a worker slower than the timeout,
+        # and the run moved on because of it (seen at a load average of 10, when an approval
+        # ended the run): the same update again is answered with its first outcome while the
+        # run is open, and the run's audit has it once it is closed.
+        with contextlib.suppress(RunMovedOn):
+            if (verdict := await gateway.decide(body.execution_id, decision, LATE)) is not None:
+                return verdict
+        if (earlier := await verdict_now(gateway, body, decision.decision_id)) is None:
+            raise
+        return earlier
+    # The signal, which the server keeps until a worker comes, carries it.
+    await gateway.send_decision(body.execution_id, decision)
+    return None
 
 
 async def verdict_now(
@@ -81,22 +111,18 @@ async def verdict_now(
     except (RunNotAnswering, Failure):
         return None
     if earlier is not None:
-        log.info("resume %s: a retry of %s", body.execution_id, decision_id)
+        log.info("resume %s: the run had taken %s already", body.execution_id, decision_id)
     return earlier
 
 
 async def check_still_waiting(
     gateway: TemporalGateway, body: ResumeRequest, crews: CrewRegistry
-) -> bool:
-    """RunMovedOn unless the task (and the round, when given) waits for input, naming the
-    crew's tasks when it has no such task. False when it took asking a worker and none
-    answered."""
+) -> None:
+    """NotFound without such a run; RunMovedOn unless the task waits for input as the server
+    sees it (no worker asked), naming the crew's tasks when it has no such task."""
     info = await gateway.describe(body.execution_id)
     check_known_task(crews, info, body)
     check_waiting(info, body)
-    if body.round is None:
-        return True
-    return await check_round(gateway, body)
 
 
 UNCONFIRMED = (
@@ -181,23 +207,3 @@ def check_waiting(info: RunInfo, body: ResumeRequest) -> None:
         raise RunMovedOn(
             f"task {body.task_id!r} is not waiting for input; {info.pending_task!r} is"
         )
-
-
-async def check_round(gateway: TemporalGateway, body: ResumeRequest) -> bool:
-    """RunMovedOn when the run waits for another round than the one decided on. Without a
-    worker to answer (then False), the round cannot be seen here; the run ignores a stale one
-    when it gets it."""
-    status = await gateway.status(body.execution_id)
-    pending = status.pending_human_input
-    if status.degraded:
-        return False
-    if pending is None:
-        raise RunMovedOn(
-            f"run {body.execution_id} is {status.state.value}; no task is waiting for input"
-        )
-    if pending.task_id != body.task_id or pending.round != body.round:
-        raise RunMovedOn(
-            f"round {body.round} of {body.task_id!r} is no longer waiting for input; "
-            f"round {pending.round} of {pending.task_id!r} is",
-        )
-    return True

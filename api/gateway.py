@@ -359,12 +359,15 @@ class TemporalGateway:
 
     # ------------------------------------------------------------ deciding
 
-    async def decide(self, kickoff_id: str, decision: ResumeSignal) -> AuditEntry | None:
+    async def decide(
+        self, kickoff_id: str, decision: ResumeSignal, patience: float | None = None
+    ) -> AuditEntry | None:
         """The `decide` update, answered by the run with its verdict; None when no worker took
-        it within the query timeout (or the worker does not know the update, or the server
-        holds too many for this run). Whichever reaches the run, this update or the signal
-        sent after it, the run applies the decision once: both carry the decision_id, which is
-        also the update's id (the server answers a repeated one with the first outcome)."""
+        it within `patience` seconds (the query timeout unless given), or the worker does not
+        know the update, or the server holds too many for this run. Whichever reaches the run,
+        this update or the signal sent after it, the run applies the decision once: both carry
+        the decision_id, which is also the update's id (the server answers a repeated one with
+        the first outcome, so asking again is how to wait longer)."""
         handle = await self._handle(kickoff_id)
         update = asyncio.ensure_future(
             handle.execute_update(CrewRunWorkflow.decide, decision, id=decision.decision_id)
@@ -372,12 +375,11 @@ class TemporalGateway:
         update.add_done_callback(lambda task: task.cancelled() or task.exception())
         # One overall deadline: the SDK sends an update again while the server only admits it,
         # so an rpc_timeout alone could wait for ever.
-        done, _ = await asyncio.wait({update}, timeout=self.query_timeout)
+        patience = self.query_timeout if patience is None else patience
+        done, _ = await asyncio.wait({update}, timeout=patience)
         if not done:
             update.cancel()
-            log.info(
-                "resume %s: no worker took the decision in %.1fs", kickoff_id, self.query_timeout
-            )
+            log.info("resume %s: no worker took the decision in %.1fs", kickoff_id, patience)
             return None
         try:
             return update.result()
