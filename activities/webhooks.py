@@ -27,6 +27,8 @@ USER_AGENT = "crew-hitl-webhooks/0.1"
 MAX_RESPONSE_BYTES = 64 * 1024
 # Error types the outbox's retry policy must not retry (the activity decided it is final).
 FINAL_ERRORS = ["WebhookRejected", "WebhookGone", "WebhookGaveUp", "SealError"]
+# The failure detail that says when the next attempt is due, in seconds.
+RETRY_IN = "retry_in"
 
 
 def refusal_of(err: BaseException) -> str | None:
@@ -37,8 +39,17 @@ def refusal_of(err: BaseException) -> str | None:
     return str(cause) if isinstance(cause, AddressRefused) else None
 
 
-def failure(message: str, kind: str, attempt: int, status: int | None, **options) -> Exception:
+def failure(
+    message: str,
+    kind: str,
+    attempt: int,
+    status: int | None,
+    retry_in: float | None = None,
+    **options,
+) -> Exception:
     details = {"attempt": attempt, "status": status, "error": message}
+    if retry_in is not None:
+        details[RETRY_IN] = retry_in  # for the outbox, after a first attempt made locally
     return ApplicationError(message, details, type=kind, **options)
 
 
@@ -93,7 +104,7 @@ class WebhookActivities:
         url, headers = self._resolve(delivery.target)
         body = json.dumps(delivery.body, separators=(",", ":"), ensure_ascii=False).encode()
         headers |= self._headers(delivery, body)
-        attempt = activity.info().attempt
+        attempt = activity.info().attempt + delivery.first_attempt - 1
         where = f"{delivery.event} to {delivery.target.url}"
         timeout = aiohttp.ClientTimeout(total=delivery.timeout_seconds)
         try:
@@ -156,5 +167,10 @@ class WebhookActivities:
         wait = delay if delay is not None else schedule[attempt - 1]
         activity.logger.info("%s; attempt %d, next in %.1fs", message, attempt, wait)
         return failure(
-            message, "WebhookFailed", attempt, status, next_retry_delay=timedelta(seconds=wait)
+            message,
+            "WebhookFailed",
+            attempt,
+            status,
+            retry_in=wait,
+            next_retry_delay=timedelta(seconds=wait),
         )

@@ -5,6 +5,7 @@ deliberate, patched change: CREW_HITL_RECORD_HISTORY=1 make test (then commit th
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -84,3 +85,31 @@ def test_a_fresh_history_with_a_review_policy_and_an_event_stream_replays(stack,
     replay(history, kickoff_id)
     if os.environ.get("CREW_HITL_RECORD_HISTORY") == "1":
         (HISTORIES / "reviewed_with_an_event_stream.json").write_text(history)
+
+
+def test_a_fresh_history_with_a_webhook_retried_after_its_local_attempt_replays(
+    stack, api, receiver
+):
+    """A webhook's first attempt is a local activity (patched in); a receiver that fails it
+    gets the rest of the schedule from a regular activity after a timer. Recorded."""
+    receiver.answers["/hitl-flaky-once"] = [503, 200]
+    flaky = {"url": receiver.url("/hitl-flaky-once")}
+    kickoff_id = kickoff(api, receiver, humanInputWebhook=flaky)
+    [asked] = receiver.wait_for(
+        lambda r: r.path == "/hitl-flaky-once" and r.body.get("kickoff_id") == kickoff_id,
+        count=2,
+    )[-1:]
+    assert resume(api, kickoff_id, "research_task", True, "Good").status_code == 200
+    wait_status(api, kickoff_id, state_is("SUCCESS"))
+    status = api.get(f"/status/{kickoff_id}").json()
+    assert status["deliveries"][0]["attempts"] == 2, status["deliveries"]
+    history = temporal(stack, "workflow", "show", "--workflow-id", kickoff_id, "-o", "json")
+    scheduled = [
+        event["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+        for event in json.loads(history)["events"]
+        if event["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
+    ]
+    assert scheduled == ["deliver_webhook"], "the retry is not a regular activity"
+    replay(history, kickoff_id)
+    if os.environ.get("CREW_HITL_RECORD_HISTORY") == "1":
+        (HISTORIES / "webhook_retried_after_a_local_attempt.json").write_text(history)

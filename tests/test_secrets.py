@@ -67,7 +67,12 @@ def run_and_search_for_secrets(stack: Stack, api: httpx.Client, receiver) -> Non
     human_input_request(receiver, basic_run, 1)
     assert resume(api, bearer_run, "research_task", True).status_code == 200
     [task_hook] = receiver.wait_for(
-        lambda r: r.event == "task_completed" and r.body["kickoff_id"] == bearer_run, count=1
+        lambda r: (
+            r.event == "task_completed"
+            and r.body["kickoff_id"] == bearer_run
+            and r.body["task_id"] == "research_task"
+        ),
+        count=1,
     )
     assert task_hook.path == f"/task?key={URL_SECRET}"
     wait_status(api, bearer_run, state_is("SUCCESS"))

@@ -168,7 +168,12 @@ async def refuse_stale_updates() -> None:
     async with time_skipping_env() as env:
         stubs = StubActivities()
         async with crew_worker(env.client, stubs.all()):
-            handle = await start_run(env.client, run_input(research_crew(), webhooks=webhooks()))
+            # Both tasks wait for review, so the run is still open when the decision repeats.
+            both_reviewed = crew(
+                task_spec("research_task", human_input=True),
+                task_spec("reporting_task", human_input=True),
+            )
+            handle = await start_run(env.client, run_input(both_reviewed, webhooks=webhooks()))
             await wait_pending(handle, "research_task", 1)
             stale = [
                 (resume_signal("reporting_task", True), "'reporting_task' is not waiting"),
@@ -187,10 +192,15 @@ async def refuse_stale_updates() -> None:
             first = await handle.execute_update(CrewRunWorkflow.decide, approve)
             # The run has moved on, but the same decision_id is answered with its verdict.
             assert await handle.execute_update(CrewRunWorkflow.decide, approve) == first
+            await wait_pending(handle, "reporting_task", 1)
+            await handle.execute_update(
+                CrewRunWorkflow.decide, resume_signal("reporting_task", True)
+            )
             final = await handle.result()
     assert [(e.task_id, e.applied) for e in final.audit] == [
         ("reporting_task", False),
         ("research_task", True),
+        ("reporting_task", True),
     ]
 
 

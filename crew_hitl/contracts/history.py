@@ -80,6 +80,9 @@ class DeliverWebhookInput(BaseModel):
     body: dict[str, Any]
     timeout_seconds: float = 15.0
     retry_schedule: list[float] = DEFAULT_RETRY_SCHEDULE
+    # The attempt number of this activity's first attempt: 2 for the retries that follow a
+    # first attempt made as a local activity.
+    first_attempt: int = 1
 
 
 class DeliveryResult(BaseModel):
