@@ -17,8 +17,10 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from api.gateway import TemporalGateway
+from crew_hitl.contracts.status import StatusDocument, Verdict
 from inbox.finished_runs import FinishedRuns
 from inbox.review_queue import read_queue
+from inbox.review_stats import decisions_of
 from runner.stack import Stack
 from support import (
     ALICE,
@@ -39,6 +41,7 @@ RESEARCH = {"inputs": {"topic": "Tides"}}
 LONG_REVIEW = {"crew": "long_review", "inputs": {"subject": "tides"}}
 WAIT_MS = 15_000
 DURATION = r"[0-9.]+ (s|min|h|d)"
+REVIEW_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,9 @@ class MadeRuns:
     # Open runs waiting for a decision, and runs that finished.
     waiting: int
     finished: int
+    # The research run rejected then approved: since when each of its rounds waited.
+    revised: str
+    revised_since: list[datetime]
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +70,25 @@ def made(leads_stack) -> MadeRuns:
         start_paused(api, **RESEARCH)
         start_paused(api, **RESEARCH)
         revised = start_paused(api, **RESEARCH)
+        since = [waiting_since(api, revised, 1)]
+        time.sleep(REVIEW_SECONDS)  # a wait long enough to tell its start from its end
         assert resume(api, revised, "research_task", False, "Add sources", round=1).is_success
-        wait_status(api, revised, lambda s: (s["pending_human_input"] or {}).get("round") == 2)
+        since.append(waiting_since(api, revised, 2))
+        time.sleep(REVIEW_SECONDS)
         assert resume(api, revised, "research_task", True, round=2).is_success
         start_paused(api, **LONG_REVIEW)
         approved = start_paused(api, **LONG_REVIEW)
         assert resume(api, approved, "draft_task", True, round=1).is_success
         for kickoff_id in (revised, approved):
             wait_status(api, kickoff_id, state_is("SUCCESS"))
-    return MadeRuns(started=started, waiting=3, finished=2)
+    return MadeRuns(started, waiting=3, finished=2, revised=revised, revised_since=since)
+
+
+def waiting_since(api: httpx.Client, kickoff_id: str, round_number: int) -> datetime:
+    status = wait_status(
+        api, kickoff_id, lambda s: (s["pending_human_input"] or {}).get("round") == round_number
+    )
+    return datetime.fromisoformat(status["pending_human_input"]["since"])
 
 
 @pytest.fixture(scope="module")
@@ -192,3 +208,17 @@ def test_one_load_reads_at_most_its_cap_of_runs(leads_stack, made):
     with ThreadPoolExecutor(1) as thread:
         assert thread.submit(asyncio.run, read(total)).result() == (total, False)
         assert thread.submit(asyncio.run, read(2)).result() == (2, True)
+
+
+def test_a_decided_rounds_request_time_is_rebuilt_as_the_round_waited(leads_stack, made):
+    with api_client(leads_stack) as api:
+        status = StatusDocument.model_validate(api.get(f"/status/{made.revised}").json())
+    decisions = decisions_of(status)
+    assert [(d.round, d.verdict) for d in decisions] == [
+        (1, Verdict.REJECTED),
+        (2, Verdict.APPROVED),
+    ]
+    for decision, since in zip(decisions, made.revised_since, strict=True):
+        # Each waited REVIEW_SECONDS and more; the rebuilt start is off by scheduling only.
+        assert abs((decision.requested_at - since).total_seconds()) < 0.3
+        assert decision.seconds >= REVIEW_SECONDS
