@@ -25,6 +25,8 @@ LABEL_CHARS = 30
 DAY_CHART_HEIGHT = 230
 AXIS_WIDTH = 60
 DAY_FOOTER = 44
+PLOT_TOP = 2 * PAD
+PLOT_BOTTOM = DAY_CHART_HEIGHT - DAY_FOOTER
 # Date labels under at most this many columns; the others say theirs in their title.
 MAX_DAY_LABELS = 15
 
@@ -94,54 +96,50 @@ def as_markup(root: ET.Element) -> Markup:
 
 def bar_chart(title: str, bars: Sequence[Bar], css_class: str, top: float | None = None) -> Markup:
     """Horizontal bars, one row each, scaled to `top` (the largest value without one)."""
-    height = 2 * PAD + ROW_HEIGHT * len(bars)
-    root = svg_root(title, WIDTH, height, css_class)
+    root = svg_root(title, WIDTH, 2 * PAD + ROW_HEIGHT * len(bars), css_class)
     scale_top = top if top is not None else max((bar.value for bar in bars), default=0)
-    track = WIDTH - LABEL_WIDTH - VALUE_WIDTH
     for index, bar in enumerate(bars):
-        y = PAD + index * ROW_HEIGHT
-        length = track * bar.value / scale_top if scale_top > 0 else 0
-        group = element(root, "g", class_="bar", data_label=bar.label, data_value=number(bar.value))
-        element(group, "title", bar.title)
-        middle = number(y + ROW_HEIGHT / 2)
-        element(
-            group,
-            "text",
-            shortened_label(bar.label),
-            class_="name",
-            x=str(LABEL_WIDTH - PAD),
-            y=middle,
-            text_anchor="end",
-            dominant_baseline="middle",
-        )
-        element(
-            group,
-            "rect",
-            class_="track",
-            x=str(LABEL_WIDTH),
-            y=number(y + 6),
-            width=str(track),
-            height=str(BAR_HEIGHT),
-        )
-        element(
-            group,
-            "rect",
-            class_="fill",
-            x=str(LABEL_WIDTH),
-            y=number(y + 6),
-            width=number(length),
-            height=str(BAR_HEIGHT),
-        )
-        element(
-            group,
-            "text",
-            bar.value_text,
-            class_="value",
-            x=number(LABEL_WIDTH + track + PAD),
-            y=middle,
-            dominant_baseline="middle",
-        )
+        share = bar.value / scale_top if scale_top > 0 else 0
+        draw_bar(root, PAD + index * ROW_HEIGHT, bar, share)
     return as_markup(root)
+
+
+def draw_bar(root: ET.Element, top: float, bar: Bar, share: float) -> None:
+    """One row: the name, the track with the bar over `share` of it, the value's text."""
+    track = WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    middle = number(top + ROW_HEIGHT / 2)
+    bar_top = number(top + (ROW_HEIGHT - BAR_HEIGHT) / 2)
+    group = element(root, "g", class_="bar", data_label=bar.label, data_value=number(bar.value))
+    element(group, "title", bar.title)
+    element(
+        group,
+        "text",
+        shortened_label(bar.label),
+        class_="name",
+        x=str(LABEL_WIDTH - PAD),
+        y=middle,
+        text_anchor="end",
+        dominant_baseline="middle",
+    )
+    for css_class, width in (("track", track), ("fill", track * share)):
+        element(
+            group,
+            "rect",
+            class_=css_class,
+            x=str(LABEL_WIDTH),
+            y=bar_top,
+            width=number(width),
+            height=str(BAR_HEIGHT),
+        )
+    element(
+        group,
+        "text",
+        bar.value_text,
+        class_="value",
+        x=number(LABEL_WIDTH + track + PAD),
+        y=middle,
+        dominant_baseline="middle",
+    )
 
 
 def day_title(day: DayTimes) -> str:
@@ -162,75 +160,78 @@ def day_chart(title: str, days: Sequence[DayTimes]) -> Markup:
     """A column per day: the 90th percentile's column with the median's inside it, the day's
     decisions counted under it."""
     root = svg_root(title, WIDTH, DAY_CHART_HEIGHT, "days")
-    plot_top, plot_bottom = PAD * 2, DAY_CHART_HEIGHT - DAY_FOOTER
-    plot_height = plot_bottom - plot_top
     top = max((d.p90_seconds or 0 for d in days), default=0)
-    draw_axis(root, top, plot_top, plot_bottom)
+    draw_axis(root, top)
     slot = (WIDTH - AXIS_WIDTH - PAD) / max(1, len(days))
     label_every = math.ceil(len(days) / MAX_DAY_LABELS)
     for index, day in enumerate(days):
-        left = AXIS_WIDTH + index * slot
-        group = element(
-            root,
-            "g",
-            class_="day",
-            data_day=day.day.isoformat(),
-            data_decisions=str(day.decisions),
-            data_median=number(day.median_seconds or 0),
-            data_p90=number(day.p90_seconds or 0),
-        )
-        element(group, "title", day_title(day))
-        # The whole slot takes the pointer, so a day without decisions has a tooltip too.
-        element(
-            group,
-            "rect",
-            class_="slot",
-            x=number(left),
-            y=str(plot_top),
-            width=number(slot),
-            height=str(plot_height),
-        )
-        for css_class, seconds, share in (
-            ("p90", day.p90_seconds, 0.64),
-            ("median", day.median_seconds, 0.34),
-        ):
-            if not seconds or top <= 0:
-                continue
-            column = plot_height * seconds / top
+        dated = index % label_every == 0 or index == len(days) - 1
+        draw_day(root, AXIS_WIDTH + index * slot, slot, day, top, dated)
+    return as_markup(root)
+
+
+def draw_day(
+    root: ET.Element, left: float, slot: float, day: DayTimes, top: float, dated: bool
+) -> None:
+    group = element(
+        root,
+        "g",
+        class_="day",
+        data_day=day.day.isoformat(),
+        data_decisions=str(day.decisions),
+        data_median=number(day.median_seconds or 0),
+        data_p90=number(day.p90_seconds or 0),
+    )
+    element(group, "title", day_title(day))
+    # The whole slot takes the pointer, so a day without decisions has a tooltip too.
+    element(
+        group,
+        "rect",
+        class_="slot",
+        x=number(left),
+        y=str(PLOT_TOP),
+        width=number(slot),
+        height=str(PLOT_BOTTOM - PLOT_TOP),
+    )
+    for css_class, seconds, share in (
+        ("p90", day.p90_seconds, 0.64),
+        ("median", day.median_seconds, 0.34),
+    ):
+        if seconds and top > 0:
+            column = (PLOT_BOTTOM - PLOT_TOP) * seconds / top
             element(
                 group,
                 "rect",
                 class_=css_class,
                 x=number(left + slot * (1 - share) / 2),
-                y=number(plot_bottom - column),
+                y=number(PLOT_BOTTOM - column),
                 width=number(slot * share),
                 height=number(column),
             )
-        centre = number(left + slot / 2)
-        if day.decisions:
-            element(
-                group,
-                "text",
-                str(day.decisions),
-                class_="count",
-                x=centre,
-                y=str(plot_bottom + 16),
-                text_anchor="middle",
-            )
-        if index % label_every == 0 or index == len(days) - 1:
-            element(
-                group,
-                "text",
-                day_label(day.day),
-                class_="date",
-                x=centre,
-                y=str(plot_bottom + 34),
-                text_anchor="middle",
-            )
-    return as_markup(root)
+    centre = number(left + slot / 2)
+    if day.decisions:
+        element(
+            group,
+            "text",
+            str(day.decisions),
+            class_="count",
+            x=centre,
+            y=str(PLOT_BOTTOM + 16),
+            text_anchor="middle",
+        )
+    if dated:
+        element(
+            group,
+            "text",
+            day_label(day.day),
+            class_="date",
+            x=centre,
+            y=str(PLOT_BOTTOM + 34),
+            text_anchor="middle",
+        )
 
 
-def draw_axis(root: ET.Element, top: float, plot_top: float, plot_bottom: float) -> None:
+def draw_axis(root: ET.Element, top: float) -> None:
     """The baseline, and a grid line with its duration at the top and halfway."""
     axis = element(root, "g", class_="axis")
     element(
@@ -238,13 +239,13 @@ def draw_axis(root: ET.Element, top: float, plot_top: float, plot_bottom: float)
         "line",
         x1=str(AXIS_WIDTH),
         x2=str(WIDTH - PAD),
-        y1=number(plot_bottom),
-        y2=number(plot_bottom),
+        y1=str(PLOT_BOTTOM),
+        y2=str(PLOT_BOTTOM),
     )
     if top <= 0:
         return
     for share in (0.5, 1.0):
-        y = number(plot_bottom - (plot_bottom - plot_top) * share)
+        y = number(PLOT_BOTTOM - (PLOT_BOTTOM - PLOT_TOP) * share)
         element(axis, "line", class_="grid", x1=str(AXIS_WIDTH), x2=str(WIDTH - PAD), y1=y, y2=y)
         element(
             axis,
