@@ -17,6 +17,7 @@ from api.webhook_guard import WebhookGuard
 from crew_hitl.secrets import SecretBox, load_or_create_key
 from crew_hitl.settings import Settings
 from crew_hitl.spec import CrewRegistry
+from inbox.finished_runs import FinishedRuns
 from inbox.revocations import Revocations
 from inbox.throttle import SignInThrottle
 
@@ -31,6 +32,8 @@ class Services:
     revocations: Revocations
     followers: Followers
     sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
+    # The decisions of finished runs, for the leads' page.
+    finished_runs: FinishedRuns = field(default_factory=FinishedRuns)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:

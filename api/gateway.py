@@ -81,6 +81,8 @@ CONNECT_TIMEOUT = 5.0
 # Rows of a listing ask their runs for round and times; a run slow to answer is shown without.
 ROW_QUERY_TIMEOUT = 1.0
 QUERY_CONCURRENCY = 8
+# Runs asked of visibility per call when listing many (its own limit is 1,000 a page).
+LIST_BATCH = 500
 FINGERPRINT = "kickoff_fingerprint"
 TRANSIENT = {
     RPCStatusCode.UNAVAILABLE,
@@ -426,6 +428,49 @@ class TemporalGateway:
             raise failure_of(err, "", InvalidRequest) from None
         runs = [listed_run(info) for info in response.executions]
         return RunsPage(runs=runs, next_page_token=encode_page_token(response.next_page_token))
+
+    async def list_matching(self, query: str, limit: int) -> tuple[list[ListedRun], bool]:
+        """Up to `limit` runs of a visibility query, in Temporal's order (open runs first, then
+        the latest closed); True when more matched."""
+        client = await self.client()
+        runs: list[ListedRun] = []
+        token = b""
+        while True:
+            # One more than `limit` in all, to know whether more matched.
+            request = ListWorkflowExecutionsRequest(
+                namespace=client.namespace,
+                page_size=min(LIST_BATCH, limit + 1 - len(runs)),
+                next_page_token=token,
+                query=query,
+            )
+            with translated():
+                response = await client.workflow_service.list_workflow_executions(request)
+            runs.extend(listed_run(info) for info in response.executions)
+            token = response.next_page_token
+            if len(runs) > limit:
+                return runs[:limit], True
+            if not token:
+                return runs, False
+
+    async def finished_status(self, run: ListedRun) -> StatusDocument | None:
+        """A closed run's last status document as the run kept it (where it stood, for one
+        closed from outside), or None when no worker answered. A run that completed returned
+        it as its result, read from the server without replaying the run; any other is asked
+        (a worker replays it)."""
+        kickoff_id = run.info.kickoff_id
+        if run.info.state == RunState.SUCCESS:
+            handle = (await self.client()).get_workflow_handle(
+                kickoff_id, run_id=run.run_id or None, result_type=StatusDocument
+            )
+            try:
+                with translated(kickoff_id):
+                    return await handle.result(follow_runs=False)
+            except WorkflowFailureError:
+                pass  # closed from outside after it published its end: ask it instead
+        try:
+            return await self._ask(kickoff_id, CrewRunWorkflow.status, None, self.query_timeout)
+        except RunNotAnswering:
+            return None
 
     async def add_statuses(self, runs: list[ListedRun]) -> None:
         """Ask each open run on the page for its status document (a few at a time). A run that

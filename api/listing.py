@@ -101,6 +101,16 @@ def visibility_query(run_filter: RunFilter) -> str:
     return " AND ".join(clauses)
 
 
+def open_or_closed_since_query(since: datetime) -> str:
+    """Runs open now or closed since `since`: every run that can have been decided since
+    then (the latest run of each that continued as new)."""
+    moment = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        f'WorkflowType = {quoted(WORKFLOW_TYPE)} AND ExecutionStatus != "ContinuedAsNew" AND '
+        f'(ExecutionStatus = "Running" OR CloseTime >= {quoted(moment)})'
+    )
+
+
 def encode_page_token(raw: bytes) -> str | None:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=") if raw else None
 
@@ -123,6 +133,7 @@ class ListedRun:
     closed_at: datetime | None
     # The run's own status document, asked of open runs only; None when it did not answer.
     status: StatusDocument | None = None
+    run_id: str = ""
 
     @property
     def pending_round(self) -> int | None:
@@ -161,6 +172,7 @@ def listed_run(info: WorkflowExecutionInfo) -> ListedRun:
         info=run_info(info.execution.workflow_id, info),
         started_at=info.start_time.ToDatetime(tzinfo=UTC) if info.HasField("start_time") else None,
         closed_at=info.close_time.ToDatetime(tzinfo=UTC) if info.HasField("close_time") else None,
+        run_id=info.execution.run_id,
     )
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from crew_hitl.text import excerpt
+from inbox.charts import duration_text
 from inbox.render import markdown_html
 from inbox.sessions import Session
 
@@ -94,6 +95,7 @@ def _environment() -> Environment:
         left=time_left,
         digest=digest,
         segment=path_segment,
+        duration=duration_text,
     )
     return env
 

@@ -1,10 +1,12 @@
 """Screenshots for the README. Starts a stack of its own, pauses a few runs of the research crew,
 has bob reject one, and saves what alice sees in the reviewer's inbox and what an operator sees
-in the Temporal Web UI.
+in the Temporal Web UI; then, on another stack, decides runs of two crews and saves the leads'
+page.
 
-    .venv/bin/python scripts/screenshots.py
-    # writes docs/inbox.png, docs/run-page.png, docs/temporal-ui-pending.png and
-    # docs/temporal-ui-run.png
+    .venv/bin/python scripts/screenshots.py         # all of them
+    .venv/bin/python scripts/screenshots.py leads   # only docs/leads.png
+    # writes docs/inbox.png, docs/run-page.png, docs/temporal-ui-pending.png,
+    # docs/temporal-ui-run.png and docs/leads.png
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+import httpx  # noqa: E402
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 from crew_hitl.settings import Settings  # noqa: E402
@@ -25,6 +29,7 @@ from support import (  # noqa: E402
     ALICE,
     BOB,
     api_client,
+    crews_dir,
     launch,
     resume,
     reviewer_stack,
@@ -44,6 +49,22 @@ HIDDEN_COLUMNS = ["Run ID", "Type", "Start", "End"]
 CREW_COLUMNS = ["CrewName", "CrewState", "PendingTaskId"]
 UI_TIMEOUT_MS = 30_000
 PICTURES = ["inbox.png", "run-page.png", "temporal-ui-pending.png", "temporal-ui-run.png"]
+LEADS_PICTURE = "leads.png"
+# The leads' page's runs: (crew, inputs, task, decisions of each run; the last left waiting
+# when the list ends with None).
+LEADS_RUNS = [
+    ("research", {"topic": "Tidal energy"}, "research_task", [None]),
+    ("research", {"topic": "Heat pumps"}, "research_task", [None]),
+    ("research", {"topic": "Grid storage"}, "research_task", [None]),
+    ("research", {"topic": "Green steel"}, "research_task", [False, None]),
+    ("research", {"topic": "Coral reefs"}, "research_task", [False, True]),
+    ("research", {"topic": "Soil carbon"}, "research_task", [False, False, True]),
+    ("research", {"topic": "Wind farms"}, "research_task", [True]),
+    ("long_review", {"subject": "the budget"}, "draft_task", [None]),
+    ("long_review", {"subject": "the roadmap"}, "draft_task", [True]),
+    ("long_review", {"subject": "the hiring plan"}, "draft_task", [False, True]),
+    ("long_review", {"subject": "the launch"}, "draft_task", [True]),
+]
 
 
 def sign_in(page: Page, base: str) -> None:
@@ -131,13 +152,49 @@ def shoot_run_details(page: Page, base: str, kickoff_id: str, path: Path) -> Non
     page.screenshot(path=path, animations="disabled")
 
 
+def decide_runs(api: httpx.Client) -> None:
+    """The runs of LEADS_RUNS, each decided as it says: rejected (False), approved (True), or
+    left waiting (None)."""
+    for crew, inputs, task, decisions in LEADS_RUNS:
+        kickoff_id = start_paused(api, inputs=inputs, crew=crew)
+        for number, approve in enumerate(decisions, start=1):
+            if approve is None:
+                break
+            wait_status(api, kickoff_id, lambda s, n=number: waiting_round(s) == n)
+            assert resume(api, kickoff_id, task, approve, "", round=number).is_success
+
+
+def waiting_round(status: dict[str, Any]) -> int | None:
+    return (status["pending_human_input"] or {}).get("round")
+
+
+def shoot_leads(base_settings: Settings, docs: Path, tmp: Path) -> None:
+    settings = base_settings.model_copy(update={"crews_dir": crews_dir(tmp)})
+    with reviewer_stack(settings, tmp) as stack:
+        with api_client(stack, BOB) as api:
+            decide_runs(api)
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            page = browser.new_page(viewport=VIEWPORT, device_scale_factor=1)
+            sign_in(page, stack.settings.api_url)
+            page.goto(f"{stack.settings.api_url}/ui/leads")
+            expect(page.locator("svg.rejections g.bar")).to_have_count(2)
+            page.screenshot(path=docs / LEADS_PICTURE, full_page=True)
+            browser.close()
+
+
 def main() -> None:
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
+    only_leads = sys.argv[1:] == ["leads"]
+    settings = Settings(crews_dir=ROOT / "crews", status_query_timeout=2)
+    if not only_leads:
+        with tempfile.TemporaryDirectory() as tmp:
+            pause_runs(settings, docs, Path(tmp))
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(crews_dir=ROOT / "crews", status_query_timeout=2)
-        pause_runs(settings, docs, Path(tmp))
-    print("wrote " + ", ".join(str(docs / name) for name in PICTURES))
+        shoot_leads(settings, docs, Path(tmp))
+    written = [LEADS_PICTURE] if only_leads else [*PICTURES, LEADS_PICTURE]
+    print("wrote " + ", ".join(str(docs / name) for name in written))
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def decide(browser: httpx.Client, kickoff_id: str, decision: str, **fields: str)
 
 def test_every_page_needs_sign_in(inbox_stack):
     with browser_client(inbox_stack) as browser:
-        for path in ("/ui", "/ui?crew=research", "/ui/runs/some-run"):
+        for path in ("/ui", "/ui?crew=research", "/ui/runs/some-run", "/ui/leads?days=7"):
             response = browser.get(path)
             assert response.status_code == 303
             location = urlsplit(response.headers["location"])
