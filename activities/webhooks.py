@@ -15,6 +15,7 @@ import aiohttp
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.metrics import DELIVERED, FAILED, GAVE_UP, REFUSED, REJECTED, ActivityMetrics
 from activities.outbound import AddressRefused, check_literal
 from activities.retry_after import retry_after_seconds
 from activities.signing import signature_header
@@ -27,6 +28,19 @@ USER_AGENT = "crew-hitl-webhooks/0.1"
 MAX_RESPONSE_BYTES = 64 * 1024
 # Error types the outbox's retry policy must not retry (the activity decided it is final).
 FINAL_ERRORS = ["WebhookRejected", "WebhookGone", "WebhookGaveUp", "SealError"]
+# What an attempt that ended with each error type counts as (crew_hitl_webhook_deliveries_total).
+OUTCOMES = {
+    "WebhookRejected": REJECTED,
+    "WebhookGone": REJECTED,
+    "WebhookGaveUp": GAVE_UP,
+    "WebhookFailed": FAILED,
+    "SealError": REFUSED,
+}
+
+
+def outcome_of(err: ApplicationError) -> str:
+    details = err.details[0] if err.details and isinstance(err.details[0], dict) else {}
+    return REFUSED if details.get("refused") else OUTCOMES.get(err.type or "", FAILED)
 
 
 def refusal_of(err: BaseException) -> str | None:
@@ -37,8 +51,13 @@ def refusal_of(err: BaseException) -> str | None:
     return str(cause) if isinstance(cause, AddressRefused) else None
 
 
-def failure(message: str, kind: str, attempt: int, status: int | None, **options) -> Exception:
+def failure(
+    message: str, kind: str, attempt: int, status: int | None, refused: bool = False, **options
+) -> ApplicationError:
+    """`refused`: the address guard refused the URL, so nothing was sent."""
     details = {"attempt": attempt, "status": status, "error": message}
+    if refused:
+        details["refused"] = True
     return ApplicationError(message, details, type=kind, **options)
 
 
@@ -58,12 +77,14 @@ class WebhookActivities:
         session: aiohttp.ClientSession,
         keys: list[bytes],
         policy: WebhookPolicy | None = None,
+        metrics: ActivityMetrics | None = None,
     ):
         """`session` should be a guarded_session(policy): its resolver checks each address."""
         self._box = box
         self._session = session
         self._keys = keys
         self._policy = policy
+        self._metrics = metrics or ActivityMetrics.create()
 
     def _resolve(self, target: WebhookTarget) -> tuple[str, dict[str, str]]:
         if target.sealed is None:
@@ -90,10 +111,19 @@ class WebhookActivities:
 
     @activity.defn(name="deliver_webhook")
     async def deliver_webhook(self, delivery: DeliverWebhookInput) -> DeliveryResult:
+        attempt = activity.info().attempt
+        try:
+            result = await self._post(delivery, attempt)
+        except ApplicationError as err:
+            self._metrics.delivery(delivery.event, outcome_of(err), attempt)
+            raise
+        self._metrics.delivery(delivery.event, DELIVERED, attempt)
+        return result
+
+    async def _post(self, delivery: DeliverWebhookInput, attempt: int) -> DeliveryResult:
         url, headers = self._resolve(delivery.target)
         body = json.dumps(delivery.body, separators=(",", ":"), ensure_ascii=False).encode()
         headers |= self._headers(delivery, body)
-        attempt = activity.info().attempt
         where = f"{delivery.event} to {delivery.target.url}"
         timeout = aiohttp.ClientTimeout(total=delivery.timeout_seconds)
         try:
@@ -117,6 +147,7 @@ class WebhookActivities:
                     attempt,
                     None,
                     non_retryable=True,
+                    refused=True,
                 ) from None
             raise self._again(delivery, attempt, f"{where}: {type(err).__name__}", None) from None
         if 200 <= code < 300:
@@ -141,7 +172,7 @@ class WebhookActivities:
         message: str,
         status: int | None,
         delay: float | None = None,
-    ) -> Exception:
+    ) -> ApplicationError:
         """A retry after the schedule's next wait (or the receiver's Retry-After), or the end."""
         schedule = delivery.retry_schedule
         if attempt > len(schedule):
