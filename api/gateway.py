@@ -81,6 +81,7 @@ CONNECT_TIMEOUT = 5.0
 # Rows of a listing ask their runs for round and times; a run slow to answer is shown without.
 ROW_QUERY_TIMEOUT = 1.0
 QUERY_CONCURRENCY = 8
+COUNT_TIMEOUT = timedelta(seconds=3)
 FINGERPRINT = "kickoff_fingerprint"
 TRANSIENT = {
     RPCStatusCode.UNAVAILABLE,
@@ -424,6 +425,13 @@ class TemporalGateway:
             raise failure_of(err, "", InvalidRequest) from None
         runs = [listed_run(info) for info in response.executions]
         return RunsPage(runs=runs, next_page_token=encode_page_token(response.next_page_token))
+
+    async def count_runs(self, query: str) -> int:
+        """How many runs a visibility query matches (one call; no run is asked)."""
+        client = await self.client()
+        with translated("", InvalidRequest):
+            counted = await client.count_workflows(query, rpc_timeout=COUNT_TIMEOUT)
+        return counted.count
 
     async def add_statuses(self, runs: list[ListedRun]) -> None:
         """Ask each open run on the page for its status document (a few at a time). A run that
