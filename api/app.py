@@ -15,7 +15,6 @@ from api.dependencies import Services
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
 from api.metrics import RequestMetrics
-from api.metrics import router as metrics_router
 from api.routes import kickoff, resume, runs, service
 from api.token_first import TokenFirst
 from crew_hitl.logs import configure_logging
@@ -43,7 +42,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         *(module.router for module in (service, kickoff, resume, runs)),
         inbox.router,
         runs.older_status,
-        metrics_router,
     )
     for router in routers:
         app.include_router(router)

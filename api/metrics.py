@@ -1,27 +1,27 @@
 """The API's Prometheus metrics: HTTP requests by route template and status (a pure ASGI
-middleware, outermost, so refusals before routing count too), the runs waiting for input
-(api/waiting.py), and GET /metrics, open unless CREW_HITL_METRICS_TOKEN is set (the API's own
-tokens do not open it: a scraper needs no reviewer's token)."""
+middleware, outermost, so refusals before routing count too) and the runs waiting for input
+(api/waiting.py), in a registry of the app's own; GET /metrics is in api/routes/service.py."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry
 from starlette.routing import BaseRoute, Match
 
-from api.failures import NotSignedIn
 from api.gateway import TemporalGateway
 from api.waiting import WaitingRuns
 from crew_hitl import metrics as m
-from crew_hitl.instruments import CONTENT_TYPE, counter, exposition, histogram, scrape_allowed
+from crew_hitl.instruments import counter, exposition, histogram
 from crew_hitl.spec import CrewRegistry
 
 UNMATCHED = "(unmatched)"
+# No answer started: the client went away first (nginx's number for it), or the app failed.
+CLIENT_GONE, FAILED = 499, 500
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "OTHER"
 
@@ -87,7 +87,8 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # unless an answer starts
+        status: int | None = None
+        unanswered = FAILED
 
         async def send_noting_status(message: dict[str, Any]) -> None:
             nonlocal status
@@ -97,19 +98,10 @@ class RequestMetrics:
 
         try:
             await self.app(scope, receive, send_noting_status)
+        except asyncio.CancelledError:
+            unanswered = CLIENT_GONE
+            raise
         finally:
             route = route_template(scope, self.routes)
-            self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)
-
-
-router = APIRouter()
-
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    services = request.app.state.services
-    authorization = request.headers.get("authorization", "")
-    if not scrape_allowed(services.settings.metrics_token, authorization):
-        raise NotSignedIn("a valid 'Authorization: Bearer <metrics token>' header is required")
-    body = await services.metrics.scrape()
-    return Response(body, headers={"Content-Type": CONTENT_TYPE})
+            seconds = time.perf_counter() - started
+            self.metrics.observe(scope["method"], route, status or unanswered, seconds)

@@ -5,7 +5,8 @@ API and the worker), and kept a few seconds so that close scrapes cost one count
 The dev server's visibility groups only by ExecutionStatus, so each number is one count query:
 first all waiting runs (usually the only call: nothing waits), then each crew with a task that
 takes human input, then each task of a crew with more than one. Runs of crews or tasks this API
-does not know (a crew removed since) are counted under "(other)"."""
+does not know (a crew removed since) are counted under "(other)", and so, for one scrape, may be
+a run that moved on between two of the counts (they are not one snapshot)."""
 
 from __future__ import annotations
 
@@ -38,12 +39,22 @@ Counts = dict[tuple[str, str], int]
 
 
 def reviewed_tasks(crews: CrewRegistry) -> dict[str, list[str]]:
-    """The tasks of each crew that wait for a person."""
+    """The tasks of each crew that wait for a person (of names a query can hold: any other
+    crew's waiting runs count under "(other)")."""
     tasks = {
-        name: [task.name for task in crew.tasks if task.human_input]
+        name: [task.name for task in crew.tasks if task.human_input and queryable(task.name)]
         for name, crew in crews.crews.items()
+        if queryable(name)
     }
     return {name: names for name, names in tasks.items() if names}
+
+
+def queryable(value: str) -> bool:
+    try:
+        quoted(value)
+    except ValueError:
+        return False
+    return True
 
 
 class WaitingRuns(Collector):

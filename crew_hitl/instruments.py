@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import hmac
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from crew_hitl.metrics import MetricSpec
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# No `_created` series beside each counter and histogram: they double a scrape for a
+# timestamp Prometheus does not need (it sees a counter reset anyway).
+disable_created_metrics()
 
 
 def counter(spec: MetricSpec, registry: CollectorRegistry) -> Counter:

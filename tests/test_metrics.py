@@ -136,10 +136,10 @@ def test_a_receiver_answering_500_counts_as_failed_then_gave_up(stack, api, rece
 
 
 def test_a_model_call_counts_its_tokens_by_model(stack, api, receiver, model_server):
-    model = {"model": "test-model"}
-    before = scrape(worker_metrics(stack))
+    model = {"model": "metrics-test-model"}  # tests/crews/metrics_llm's alone
     subject = "metrics-tokens"
-    kickoff_id = kickoff(api, receiver, inputs={"subject": subject}, crew="llm_review")
+    before = scrape(worker_metrics(stack))
+    kickoff_id = kickoff(api, receiver, inputs={"subject": subject}, crew="metrics_llm")
     human_input_request(receiver, kickoff_id, 1)
     after = scrape(worker_metrics(stack))
 
@@ -153,7 +153,32 @@ def test_a_model_call_counts_its_tokens_by_model(stack, api, receiver, model_ser
     assert moved(tokens, kind="completion") == 10
     assert moved("crew_hitl_model_calls_total", outcome="ok") == 1
     assert moved("crew_hitl_model_call_duration_seconds_count") == 1
-    assert resume(api, kickoff_id, "draft_task", True).status_code == 200
+    assert api.post(f"/stop/{kickoff_id}").status_code == 200
+
+
+def test_a_crewai_projects_model_calls_are_counted(stack, api, receiver, model_server):
+    """CrewAI's event bus reports each call of a crewai project (other runs of its crews may
+    still be calling, hence at least)."""
+    topic = "metrics-crewai-5e"
+    calls, tokens = "crew_hitl_model_calls_total", "crew_hitl_model_tokens_total"
+    before = scrape(worker_metrics(stack))
+    kickoff_id = kickoff(api, receiver, {"topic": topic}, crew="research_crewai")
+    human_input_request(receiver, kickoff_id, 1, timeout=90)
+    after = scrape(worker_metrics(stack))
+    assert api.post(f"/stop/{kickoff_id}").status_code == 200
+
+    models = {labels["model"] for labels in after.labels_of(calls)} - {"test-model"}
+    assert "unnamed" not in models
+
+    def moved(name: str, **labels: str) -> float:
+        return sum(
+            after.value(name, model=model, **labels) - before.value(name, model=model, **labels)
+            for model in models
+        )
+
+    assert moved(calls, outcome="ok") >= len(model_server.for_subject(topic)) > 0
+    assert moved(tokens) >= model_server.tokens_for(topic) > 0
+    assert moved("crew_hitl_model_call_duration_seconds_count") >= 1
 
 
 def test_http_requests_are_counted_by_route_template(stack, api, receiver):
@@ -180,7 +205,9 @@ def test_http_requests_are_counted_by_route_template(stack, api, receiver):
     assert all(r.startswith("/") or r == "(unmatched)" for r in routes), routes
 
 
-def test_the_temporal_sdk_metrics_the_dashboard_reads_are_exported(stack):
+def test_the_temporal_sdk_metrics_the_dashboard_reads_are_exported(stack, api, receiver):
+    kickoff_id = kickoff(api, receiver, inputs={"topic": "sdk metrics"})
+    human_input_request(receiver, kickoff_id, 1)  # after a workflow task and an activity
     names = scrape(worker_metrics(stack)).names()
     for name in m.SDK_METRICS_ON_DASHBOARD:
         assert name in names or f"{name}_count" in names, name
