@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
+from collections.abc import AsyncIterator
 
 import aiohttp
 import httpx
+from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.crewai_executor import prepare_environment
 from activities.email import EmailActivities
+from activities.metrics import ActivityMetrics
 from activities.outbound import guarded_session
 from activities.senders import identify_sender
 from activities.signing import parse_secrets
 from activities.tasks import TaskActivities
 from activities.webhooks import WebhookActivities
 from crew_hitl.logs import configure_logging
+from crew_hitl.metrics_endpoint import MetricsEndpoint
+from crew_hitl.sdk_metrics import SdkMetrics
 from crew_hitl.secrets import SecretBox, load_or_create_key
 from crew_hitl.settings import Settings
 from crew_hitl.spec import CrewRegistry
@@ -30,11 +37,12 @@ from workflows.crew_run import CrewRunWorkflow
 log = logging.getLogger("crew_hitl.worker")
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        runtime=runtime,
     )
 
 
@@ -53,12 +61,17 @@ STRICT_WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 
 
 def build_worker(
-    client: Client, settings: Settings, http: aiohttp.ClientSession, models: httpx.AsyncClient
+    client: Client,
+    settings: Settings,
+    http: aiohttp.ClientSession,
+    models: httpx.AsyncClient,
+    metrics: ActivityMetrics,
 ) -> Worker:
     box = SecretBox(load_or_create_key(settings.secret_key, settings.data_dir))
     policy = settings.webhook_policy()
-    webhooks = WebhookActivities(box, http, parse_secrets(settings.webhook_secret), policy)
-    tasks = TaskActivities(settings, models, load_crews(settings))
+    keys = parse_secrets(settings.webhook_secret)
+    webhooks = WebhookActivities(box, http, keys, policy, metrics)
+    tasks = TaskActivities(settings, models, load_crews(settings), metrics)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -85,15 +98,33 @@ def load_crews(settings: Settings) -> CrewRegistry:
     return crews
 
 
+@contextlib.asynccontextmanager
+async def metrics_served(settings: Settings) -> AsyncIterator[tuple[ActivityMetrics, Runtime]]:
+    """One registry for the activities' metrics and the SDK's (its runtime records into it),
+    served on CREW_HITL_WORKER_METRICS_HOST:PORT."""
+    registry = CollectorRegistry()
+    sdk = SdkMetrics(registry)
+    endpoint = MetricsEndpoint(registry, sdk, settings.metrics_token)
+    async with endpoint.served(settings.worker_metrics_host, settings.worker_metrics_port):
+        yield ActivityMetrics.create(registry), sdk.runtime
+
+
 async def serve(settings: Settings) -> None:
-    client = await connect(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        metrics, runtime = ActivityMetrics.create(), None
+        if settings.worker_metrics_port:
+            metrics, runtime = await stack.enter_async_context(metrics_served(settings))
+        await poll(settings, await connect(settings, runtime), metrics)
+
+
+async def poll(settings: Settings, client: Client, metrics: ActivityMetrics) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     policy = settings.webhook_policy()
     async with guarded_session(policy) as http, httpx.AsyncClient() as models:
-        worker = build_worker(client, settings, http, models)
+        worker = build_worker(client, settings, http, models, metrics)
         async with worker:
             log.info(
                 "worker polling task queue %r at %s", settings.task_queue, settings.temporal_address

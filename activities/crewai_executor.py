@@ -23,12 +23,14 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeat_while
+from activities.metrics import MODEL_FAILED, MODEL_OK, ActivityMetrics
 from activities.python_executor import last_line
 from crew_hitl.contracts.history import AgentStep, ExecuteTaskInput, TaskResult
 from crew_hitl.contracts.status import TokenUsage
@@ -93,12 +95,34 @@ class Recorder:
     """What CrewAI's event bus reported for one round, in the order it happened."""
 
     task_id: str
+    metrics: ActivityMetrics | None = None
     events: list[tuple[int, str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    calls_started: dict[str, datetime] = field(default_factory=dict)
 
     def add(self, kind: str, event: Any) -> None:
+        if kind.startswith("model"):
+            self.count_model_call(kind, event)
+            if kind != "model":
+                return
         with self.lock:
             self.events.append((getattr(event, "emission_sequence", 0) or 0, kind, event))
+
+    def count_model_call(self, kind: str, event: Any) -> None:
+        """Every model call of the round, timed from CrewAI's started event to its end."""
+        with self.lock:
+            if kind == "model_started":
+                self.calls_started[event.call_id] = event.timestamp
+                return
+            started = self.calls_started.pop(event.call_id, event.timestamp)
+        if self.metrics is None:
+            return
+        seconds = max(0.0, (event.timestamp - started).total_seconds())
+        if kind == "model":
+            usage = TokenUsage.model_validate(getattr(event, "usage", None) or {})
+            self.metrics.model_call(event.model, MODEL_OK, seconds, usage)
+        else:
+            self.metrics.model_call(event.model, MODEL_FAILED, seconds)
 
     def steps(self) -> list[AgentStep]:
         ordered = sorted(self.events, key=lambda item: item[0])
@@ -144,7 +168,11 @@ def install_handlers() -> None:
         if _handlers_installed:
             return
         from crewai.events import crewai_event_bus
-        from crewai.events.types.llm_events import LLMCallCompletedEvent
+        from crewai.events.types.llm_events import (
+            LLMCallCompletedEvent,
+            LLMCallFailedEvent,
+            LLMCallStartedEvent,
+        )
         from crewai.events.types.tool_usage_events import (
             ToolUsageErrorEvent,
             ToolUsageFinishedEvent,
@@ -162,6 +190,8 @@ def install_handlers() -> None:
             (ToolUsageFinishedEvent, "tool"),
             (ToolUsageErrorEvent, "tool_error"),
             (LLMCallCompletedEvent, "model"),
+            (LLMCallStartedEvent, "model_started"),
+            (LLMCallFailedEvent, "model_failed"),
         ):
             crewai_event_bus.on(event_type)(route(kind))
         _handlers_installed = True
@@ -217,7 +247,13 @@ def load_class(project: CrewAIProject) -> type:
     return classes[0]
 
 
-def execute(crew_class: type, task_name: str, context: str, inputs: dict[str, Any]) -> TaskResult:
+def execute(
+    crew_class: type,
+    task_name: str,
+    context: str,
+    inputs: dict[str, Any],
+    metrics: ActivityMetrics | None = None,
+) -> TaskResult:
     """One task of the crew, by its own agent, with our context; no console prompt."""
     install_handlers()
     from crewai.crews.utils import setup_agents
@@ -235,7 +271,7 @@ def execute(crew_class: type, task_name: str, context: str, inputs: dict[str, An
         crew._set_tasks_callbacks()
         task.human_input = False  # the review is ours: the workflow pauses, not the console
         setup_agents(crew, [agent], crew.embedder, crew.function_calling_llm, crew.step_callback)
-        recorder = Recorder(task_id=str(task.id))
+        recorder = Recorder(task_id=str(task.id), metrics=metrics)
         token = RECORDER.set(recorder)
         try:
             output = task.execute_sync(agent=agent, context=context)
@@ -273,8 +309,15 @@ def refusal(err: BaseException, api_key: str) -> ApplicationError | None:
 
 
 class CrewAIExecutor:
-    def __init__(self, projects: dict[str, CrewAIProject], settings: Settings, threads: int = 4):
+    def __init__(
+        self,
+        projects: dict[str, CrewAIProject],
+        settings: Settings,
+        metrics: ActivityMetrics | None = None,
+        threads: int = 4,
+    ):
         self._projects = projects
+        self._metrics = metrics
         self._api_key = settings.llm_api_key or os.environ.get("OPENAI_API_KEY", "")
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="crewai")
         self._classes: dict[str, type] = {}
@@ -300,7 +343,8 @@ class CrewAIExecutor:
         crew_class = self._crew_class(task_input.crew_name)
         context = task_context(task_input)
         try:
-            return execute(crew_class, task_input.task.name, context, dict(task_input.inputs))
+            inputs = dict(task_input.inputs)
+            return execute(crew_class, task_input.task.name, context, inputs, self._metrics)
         except Exception as err:
             refused = refusal(err, self._api_key)
             if refused is not None:

@@ -7,6 +7,7 @@ as messages of their own, verbatim, with an instruction to revise."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,13 @@ import httpx
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeat_while
+from activities.metrics import (
+    MODEL_BUSY,
+    MODEL_OK,
+    MODEL_REFUSED,
+    MODEL_UNREACHABLE,
+    ActivityMetrics,
+)
 from activities.retry_after import retry_after_seconds
 from crew_hitl.contracts.history import AgentStep, ExecuteTaskInput, TaskResult
 from crew_hitl.contracts.status import TokenUsage
@@ -90,6 +98,34 @@ def retry_after(response: httpx.Response) -> timedelta | None:
 
 
 async def run_llm(
+    task_input: ExecuteTaskInput,
+    http: httpx.AsyncClient,
+    base_url: str,
+    keys: dict[str, str],
+    timeout: float,
+    metrics: ActivityMetrics,
+) -> TaskResult:
+    model = task_input.agent.llm
+    started = time.monotonic()
+    try:
+        result = await call_model(task_input, http, base_url, keys, timeout)
+    except ApplicationError as err:
+        outcome = MODEL_OUTCOMES.get(err.type or "", MODEL_REFUSED)
+        metrics.model_call(model, outcome, time.monotonic() - started)
+        raise
+    metrics.model_call(model, MODEL_OK, time.monotonic() - started, result.token_usage)
+    return result
+
+
+# A failed call's outcome, by the error type call_model raises.
+MODEL_OUTCOMES = {
+    "ModelUnreachable": MODEL_UNREACHABLE,
+    "ModelRefused": MODEL_REFUSED,
+    "ModelBusy": MODEL_BUSY,
+}
+
+
+async def call_model(
     task_input: ExecuteTaskInput,
     http: httpx.AsyncClient,
     base_url: str,

@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 from activities.crewai_executor import CrewAIExecutor
 from activities.declared import check_declared
 from activities.llm import run_llm
+from activities.metrics import ActivityMetrics
 from activities.offline import run_offline
 from activities.python_executor import run_python
 from crew_hitl.contracts.history import ExecuteTaskInput, TaskResult
@@ -29,9 +30,16 @@ FINAL_ERRORS = [
 
 
 class TaskActivities:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient, crews: CrewRegistry) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        http: httpx.AsyncClient,
+        crews: CrewRegistry,
+        metrics: ActivityMetrics | None = None,
+    ) -> None:
+        self._metrics = metrics or ActivityMetrics.create()
         self._crews = crews
-        self._crewai = CrewAIExecutor(crews.projects, settings)
+        self._crewai = CrewAIExecutor(crews.projects, settings, self._metrics)
         self._base_url, _ = settings.model_endpoint()
         self._model_keys = settings.model_keys()
         self._timeout = settings.llm_timeout
@@ -64,7 +72,12 @@ class TaskActivities:
             return run_offline(task_input)
         if name == "llm":
             return await run_llm(
-                task_input, self._http, self._base_url, self._model_keys, self._timeout
+                task_input,
+                self._http,
+                self._base_url,
+                self._model_keys,
+                self._timeout,
+                self._metrics,
             )
         if name.startswith("python:"):
             return await run_python(name, task_input)

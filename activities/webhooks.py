@@ -15,6 +15,7 @@ import aiohttp
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.metrics import DELIVERED, FAILED, GAVE_UP, REFUSED, REJECTED, ActivityMetrics
 from activities.outbound import AddressRefused, check_literal
 from activities.retry_after import retry_after_seconds
 from activities.signing import signature_header
@@ -29,6 +30,19 @@ MAX_RESPONSE_BYTES = 64 * 1024
 FINAL_ERRORS = ["WebhookRejected", "WebhookGone", "WebhookGaveUp", "SealError"]
 # The failure detail that says when the next attempt is due, in seconds.
 RETRY_IN = "retry_in"
+# What an attempt that ended with each error type counts as (crew_hitl_webhook_deliveries_total).
+OUTCOMES = {
+    "WebhookRejected": REJECTED,
+    "WebhookGone": REJECTED,
+    "WebhookGaveUp": GAVE_UP,
+    "WebhookFailed": FAILED,
+    "SealError": REFUSED,
+}
+
+
+def outcome_of(err: ApplicationError) -> str:
+    details = err.details[0] if err.details and isinstance(err.details[0], dict) else {}
+    return REFUSED if details.get("refused") else OUTCOMES.get(err.type or "", FAILED)
 
 
 def refusal_of(err: BaseException) -> str | None:
@@ -44,12 +58,17 @@ def failure(
     kind: str,
     attempt: int,
     status: int | None,
+    refused: bool = False,
     retry_in: float | None = None,
     **options,
-) -> Exception:
-    details = {"attempt": attempt, "status": status, "error": message}
+) -> ApplicationError:
+    """`refused`: the address guard refused the URL, so nothing was sent. `retry_in`: when
+    the next attempt is due, for the outbox after a first attempt made locally."""
+    details: dict[str, object] = {"attempt": attempt, "status": status, "error": message}
+    if refused:
+        details["refused"] = True
     if retry_in is not None:
-        details[RETRY_IN] = retry_in  # for the outbox, after a first attempt made locally
+        details[RETRY_IN] = retry_in
     return ApplicationError(message, details, type=kind, **options)
 
 
@@ -69,12 +88,14 @@ class WebhookActivities:
         session: aiohttp.ClientSession,
         keys: list[bytes],
         policy: WebhookPolicy | None = None,
+        metrics: ActivityMetrics | None = None,
     ):
         """`session` should be a guarded_session(policy): its resolver checks each address."""
         self._box = box
         self._session = session
         self._keys = keys
         self._policy = policy
+        self._metrics = metrics or ActivityMetrics.create()
 
     def _resolve(self, target: WebhookTarget) -> tuple[str, dict[str, str]]:
         if target.sealed is None:
@@ -101,10 +122,19 @@ class WebhookActivities:
 
     @activity.defn(name="deliver_webhook")
     async def deliver_webhook(self, delivery: DeliverWebhookInput) -> DeliveryResult:
+        attempt = activity.info().attempt + delivery.first_attempt - 1
+        try:
+            result = await self._post(delivery, attempt)
+        except ApplicationError as err:
+            self._metrics.delivery(delivery.event, outcome_of(err), attempt)
+            raise
+        self._metrics.delivery(delivery.event, DELIVERED, attempt)
+        return result
+
+    async def _post(self, delivery: DeliverWebhookInput, attempt: int) -> DeliveryResult:
         url, headers = self._resolve(delivery.target)
         body = json.dumps(delivery.body, separators=(",", ":"), ensure_ascii=False).encode()
         headers |= self._headers(delivery, body)
-        attempt = activity.info().attempt + delivery.first_attempt - 1
         where = f"{delivery.event} to {delivery.target.url}"
         timeout = aiohttp.ClientTimeout(total=delivery.timeout_seconds)
         try:
@@ -128,6 +158,7 @@ class WebhookActivities:
                     attempt,
                     None,
                     non_retryable=True,
+                    refused=True,
                 ) from None
             raise self._again(delivery, attempt, f"{where}: {type(err).__name__}", None) from None
         if 200 <= code < 300:
@@ -152,7 +183,7 @@ class WebhookActivities:
         message: str,
         status: int | None,
         delay: float | None = None,
-    ) -> Exception:
+    ) -> ApplicationError:
         """A retry after the schedule's next wait (or the receiver's Retry-After), or the end."""
         schedule = delivery.retry_schedule
         if attempt > len(schedule):

@@ -14,6 +14,7 @@ import inbox
 from api.dependencies import Services
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
+from api.metrics import RequestMetrics
 from api.routes import kickoff, resume, runs, service
 from api.token_first import TokenFirst
 from crew_hitl.logs import configure_logging
@@ -37,14 +38,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for name, error in services.crews.errors.items():
         log.error("crew %s not loaded: %s", name, error)
     install_error_handlers(app)
-    for module in (service, kickoff, resume, runs):
-        app.include_router(module.router)
-    app.include_router(inbox.router)
-    app.include_router(runs.older_status)
+    routers = (
+        *(module.router for module in (service, kickoff, resume, runs)),
+        inbox.router,
+        runs.older_status,
+    )
+    for router in routers:
+        app.include_router(router)
     app.add_middleware(SessionRenewal)
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_request_bytes)
     # Added last, so it runs first: no body is read for a caller without a token.
     app.add_middleware(TokenFirst, settings=services.settings)
+    # Outermost: the refusals above are counted too.
+    routes = [route for router in routers for route in router.routes]
+    app.add_middleware(RequestMetrics, metrics=services.metrics.http, routes=routes)
     return app
 
 

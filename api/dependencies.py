@@ -13,6 +13,7 @@ from api.auth import bearer_reviewer
 from api.failures import NotSignedIn
 from api.followers import Followers
 from api.gateway import TemporalGateway
+from api.metrics import ApiMetrics
 from api.webhook_guard import WebhookGuard
 from crew_hitl.secrets import SecretBox, load_or_create_key
 from crew_hitl.settings import Settings
@@ -31,6 +32,7 @@ class Services:
     guard: WebhookGuard
     revocations: Revocations
     followers: Followers
+    metrics: ApiMetrics
     sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
     # The decisions of finished runs, for the leads' page.
     finished_runs: FinishedRuns = field(default_factory=FinishedRuns)
@@ -38,14 +40,16 @@ class Services:
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
         gateway = TemporalGateway(settings)
+        crews = CrewRegistry.load(settings.crews_dir)
         return cls(
             settings=settings,
             gateway=gateway,
-            crews=CrewRegistry.load(settings.crews_dir),
+            crews=crews,
             box=SecretBox(load_or_create_key(settings.secret_key, settings.data_dir)),
             guard=WebhookGuard(settings.webhook_policy()),
             revocations=Revocations(settings.data_dir),
             followers=Followers(gateway),
+            metrics=ApiMetrics.create(gateway, crews),
         )
 
 

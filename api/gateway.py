@@ -83,6 +83,7 @@ ROW_QUERY_TIMEOUT = 1.0
 QUERY_CONCURRENCY = 8
 # Runs asked of visibility per call when listing many (its own limit is 1,000 a page).
 LIST_BATCH = 500
+COUNT_TIMEOUT = timedelta(seconds=3)
 FINGERPRINT = "kickoff_fingerprint"
 TRANSIENT = {
     RPCStatusCode.UNAVAILABLE,
@@ -471,6 +472,13 @@ class TemporalGateway:
             return await self._ask(kickoff_id, CrewRunWorkflow.status, None, self.query_timeout)
         except RunNotAnswering:
             return None
+
+    async def count_runs(self, query: str) -> int:
+        """How many runs a visibility query matches (one call; no run is asked)."""
+        client = await self.client()
+        with translated("", InvalidRequest):
+            counted = await client.count_workflows(query, rpc_timeout=COUNT_TIMEOUT)
+        return counted.count
 
     async def add_statuses(self, runs: list[ListedRun]) -> None:
         """Ask each open run on the page for its status document (a few at a time). A run that

@@ -10,10 +10,10 @@ from api.asgi import send_error
 from api.auth import bearer_reviewer
 from crew_hitl.settings import Settings
 
-# Paths without a token: liveness, health, the API's own documents, and the inbox (which signs
-# reviewers in with a cookie of its own).
+# Paths without a token: liveness, health, the API's own documents, the inbox (which signs
+# reviewers in with a cookie of its own) and the metrics (CREW_HITL_METRICS_TOKEN's, if any).
 OPEN_PATHS = frozenset(
-    {"/", "/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    {"/", "/health", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )
 OPEN_PREFIXES = ("/ui/",)
 

@@ -65,6 +65,11 @@ class Settings(BaseModel):
     reviewer_emails: str = ""
     # An inbox session not used for this long ends (it ends 12 hours after sign-in anyway).
     inbox_idle_timeout: float = 3600.0
+    # When set, GET /metrics (the API's and the worker's) wants `Authorization: Bearer <it>`.
+    metrics_token: str = ""
+    # Where the worker serves its metrics; port 0 serves none.
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
     log_level: str = "INFO"
 
     @field_validator(
@@ -142,6 +147,12 @@ class Settings(BaseModel):
     @property
     def api_url(self) -> str:
         return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def worker_metrics_url(self) -> str | None:
+        if not self.worker_metrics_port:
+            return None
+        return f"http://{self.worker_metrics_host}:{self.worker_metrics_port}/metrics"
 
     @property
     def resume_base_url(self) -> str:

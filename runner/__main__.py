@@ -41,12 +41,19 @@ def webhook_line(settings: Settings) -> str:
     return f"public addresses and {settings.webhook_allow} (CREW_HITL_WEBHOOK_ALLOW)"
 
 
+def worker_metrics_line(settings: Settings) -> str:
+    if settings.worker_metrics_url is None:
+        return "none from the worker (CREW_HITL_WORKER_METRICS_PORT=0)"
+    return f"{settings.worker_metrics_url} (worker)"
+
+
 def banner(settings: Settings) -> str:
     return "\n".join(
         [
             "",
             "crew-hitl is running",
             f"  API           {settings.api_url}",
+            f"  metrics       {settings.api_url}/metrics (API), {worker_metrics_line(settings)}",
             f"  Temporal UI   http://127.0.0.1:{settings.temporal_ui_port}",
             f"  Temporal      {settings.temporal_address}",
             f"  API token     {settings.api_token}",

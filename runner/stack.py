@@ -101,6 +101,7 @@ def on_free_ports(settings: Settings, data_dir: Path) -> Settings:
             "api_port": free_port(),
             "temporal_port": temporal_port,
             "temporal_ui_port": free_port(),
+            "worker_metrics_port": free_port(),
             "temporal_address": f"127.0.0.1:{temporal_port}",
             "data_dir": data_dir,
         }

@@ -47,7 +47,7 @@ def children_of(pid: int) -> list[str]:
 
 
 def test_runner_starts_stops_and_keeps_data(tmp_path, receiver):
-    ports = {name: free_port() for name in ("API", "TEMPORAL", "TEMPORAL_UI")}
+    ports = {name: free_port() for name in ("API", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS")}
     env = dict(os.environ)
     env.pop("CREW_HITL_API_TOKEN", None)
     env.pop("CREW_HITL_TEMPORAL_ADDRESS", None)
@@ -57,6 +57,7 @@ def test_runner_starts_stops_and_keeps_data(tmp_path, receiver):
         "CREW_HITL_API_PORT": str(ports["API"]),
         "CREW_HITL_TEMPORAL_PORT": str(ports["TEMPORAL"]),
         "CREW_HITL_TEMPORAL_UI_PORT": str(ports["TEMPORAL_UI"]),
+        "CREW_HITL_WORKER_METRICS_PORT": str(ports["WORKER_METRICS"]),
         "CREW_HITL_CREWS_DIR": str(Path(__file__).resolve().parent.parent / "crews"),
     }
     process, token = start_runner(env, tmp_path / "first.log")
@@ -68,6 +69,9 @@ def test_runner_starts_stops_and_keeps_data(tmp_path, receiver):
     assert "webhooks      public addresses and 127.0.0.0/8,::1/128" in text
     assert (tmp_path / "data" / "temporal.db").exists()
     assert httpx.get(f"http://127.0.0.1:{ports['TEMPORAL_UI']}", timeout=5).status_code == 200
+    worker_metrics = f"http://127.0.0.1:{ports['WORKER_METRICS']}/metrics"
+    assert f"{worker_metrics} (worker)" in text
+    assert "temporal_" in httpx.get(worker_metrics, timeout=5).text
 
     api = httpx.Client(
         base_url=f"http://127.0.0.1:{ports['API']}",

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         RunState,
         StatusDocument,
         TaskStatus,
+        Verdict,
     )
     from crew_hitl.review_policy import ReviewPolicy
     from crew_hitl.settings import MODEL_CALL_LIMIT_SECONDS
@@ -48,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.continuation import continuation_input, should_continue
 from workflows.details import current_details
+from workflows.metrics import COMPLETED, FAILED, STOPPED, RunMetrics
 from workflows.outbox import Outbox
 from workflows.record import RunRecord
 from workflows.stream import EventStream
@@ -124,6 +126,7 @@ class CrewRunWorkflow:
     def __init__(self, run: CrewRunInput) -> None:
         self._run = run
         self._record = RunRecord(run, started_at=workflow.info().start_time)
+        self._metrics = RunMetrics(run.crew.name)
         carried = run.carried
         self._webhooks = (carried.webhooks if carried else run.webhooks).model_copy()
         self._outbox = Outbox(
@@ -145,6 +148,7 @@ class CrewRunWorkflow:
         if run.carried is not None:
             self._outbox.resend(run.carried.undelivered)
         else:
+            self._metrics.started()
             self._stream.add("crew_kickoff_started", crew_name=run.crew.name, inputs=run.inputs)
         try:
             for task in run.crew.tasks:
@@ -186,9 +190,11 @@ class CrewRunWorkflow:
             if not task.human_input:
                 break
             self._request_review(task, round_number, result.output)
+            requested = workflow.now()
             await self._await_decision(task, round_number)
             decision, self._decision = self._decision, None
             assert decision is not None
+            self._count_decision(task, decision, requested, round_number)
             await self._identify_sender(decision)
             if decision.is_approve:
                 break
@@ -200,6 +206,14 @@ class CrewRunWorkflow:
             self._continue_as_new_if_suggested()
         self._record.complete_task(task.name)
         self._emit_task_completed(task)
+
+    def _count_decision(
+        self, task: TaskSpec, decision: ResumeSignal, requested: datetime, round_number: int
+    ) -> None:
+        decided = self._record.progress_of(task.name).rounds[-1].decided_at or workflow.now()
+        self._metrics.decided(task.name, Verdict.of(decision.is_approve), requested, decided)
+        if decision.is_approve:
+            self._metrics.approved_after(task.name, round_number)
 
     async def _execute(self, task: TaskSpec, round_number: int) -> TaskResult:
         record = self._record
@@ -479,6 +493,7 @@ class CrewRunWorkflow:
     def _finish(self) -> None:
         record = self._record
         record.finish(workflow.now())
+        self._metrics.finished(COMPLETED)
         self._publish()
         workflow.logger.info("run %s succeeded", self._run.kickoff_id)
         self._send(
@@ -499,6 +514,7 @@ class CrewRunWorkflow:
 
     async def _stop(self) -> None:
         self._record.stop(workflow.now())
+        self._metrics.finished(STOPPED)
         self._publish()
         workflow.logger.info("run %s stopped", self._run.kickoff_id)
         # CrewAI has no event for a stopped run: a failed kickoff that says so.
@@ -510,6 +526,7 @@ class CrewRunWorkflow:
 
     async def _fail(self, error: str) -> NoReturn:
         self._record.fail(error, workflow.now())
+        self._metrics.finished(FAILED)
         self._publish()
         workflow.logger.warning("run %s failed: %s", self._run.kickoff_id, error)
         # `result` is there (null) for receivers that always read it.

@@ -27,6 +27,7 @@ from support.reviewers import (
     sign_in,
     start_paused,
 )
+from support.scrape import Samples, scrape, wait_for_metric
 from support.stacks import client_for, crews_dir, extra_api, let_workers_import_test_functions
 from support.temporal_cli import signal_resume, temporal
 
@@ -49,6 +50,7 @@ __all__ = [
     "WEBHOOK_TOKEN",
     "ModelServer",
     "Received",
+    "Samples",
     "WebhookReceiver",
     "api_client",
     "browser_client",
@@ -64,6 +66,7 @@ __all__ = [
     "replay",
     "resume",
     "reviewer_stack",
+    "scrape",
     "sign_in",
     "signal_resume",
     "start_model_server",
@@ -71,5 +74,6 @@ __all__ = [
     "start_receiver",
     "state_is",
     "temporal",
+    "wait_for_metric",
     "wait_status",
 ]
