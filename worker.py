@@ -25,16 +25,20 @@ from crew_hitl.logs import configure_logging
 from crew_hitl.secrets import SecretBox, load_or_create_key
 from crew_hitl.settings import Settings
 from crew_hitl.spec import CrewRegistry
+from crew_hitl.tracing import WORKER_SERVICE, Tracing, start_tracing
 from workflows.crew_run import CrewRunWorkflow
 
 log = logging.getLogger("crew_hitl.worker")
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, tracing: Tracing | None = None) -> Client:
+    """The worker's client; with `tracing`, its interceptor traces the workflows and
+    activities this client's workers run."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        interceptors=tracing.temporal_interceptors() if tracing else [],
     )
 
 
@@ -42,7 +46,10 @@ async def connect(settings: Settings) -> Client:
 # them was the largest cost of a workflow task in the profile (throughput 0.88 -> 1.08 of the
 # reference). Passed-through modules escape the sandbox's checks, so the replay tests run
 # every history through STRICT_WORKFLOW_RUNNER, where only the vocabulary is passed through
-# and a clock, randomness or I/O call in workflow code fails the test.
+# and a clock, randomness or I/O call in workflow code fails the test. Tracing needs nothing
+# more passed through: the interceptor's workflow side is temporalio's own (passed through by
+# default) and makes its spans outside the sandbox, through the worker (tests/test_tracing.py
+# runs it in both runners).
 OUR_MODULES = ("crew_hitl", "workflows", "activities")
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*OUR_MODULES)
@@ -85,8 +92,8 @@ def load_crews(settings: Settings) -> CrewRegistry:
     return crews
 
 
-async def serve(settings: Settings) -> None:
-    client = await connect(settings)
+async def serve(settings: Settings, tracing: Tracing | None = None) -> None:
+    client = await connect(settings, tracing)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -113,7 +120,12 @@ def main() -> None:
             settings.smtp_password,
         ],
     )
-    asyncio.run(serve(settings))
+    tracing = start_tracing(WORKER_SERVICE)
+    try:
+        asyncio.run(serve(settings, tracing))
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from api.failures import Failure, InvalidRequest, RunMovedOn
 from api.gateway import RunNotAnswering, TemporalGateway
 from api.idempotency import decision_id_for
 from api.run_info import RunInfo
+from api.traces import decision_span
 from api.webhook_fields import check_webhook_urls, seal_webhooks
 from crew_hitl.contracts.history import ResumeSignal
 from crew_hitl.contracts.http import ResumeRequest, ResumeResponse
@@ -35,10 +36,23 @@ async def resume_run(
     limit = services.settings.max_output_bytes
     if body.edited_output is not None and len(body.edited_output.encode()) > limit:
         raise InvalidRequest(f"edited_output: over CREW_HITL_MAX_OUTPUT_BYTES ({limit} bytes)")
+    info = await services.gateway.describe(body.execution_id)
+    with decision_span(services.tracing, info.trace_context, body, source):
+        return await apply_decision(services, info, body, reviewer, key, source)
+
+
+async def apply_decision(
+    services: Services,
+    info: RunInfo,
+    body: ResumeRequest,
+    reviewer: str,
+    key: str | None,
+    source: DecisionSource,
+) -> ResumeResponse:
     gateway = services.gateway
     decision_id = decision_id_for(reviewer, key)
     try:
-        worker_answered = await check_still_waiting(gateway, body, services.crews)
+        worker_answered = await check_still_waiting(gateway, info, body, services.crews)
     except RunMovedOn:
         # A retry may find the run moved on by its own first attempt: answer as that one was.
         if key is None or (earlier := await verdict_now(gateway, body, decision_id)) is None:
@@ -86,12 +100,11 @@ async def verdict_now(
 
 
 async def check_still_waiting(
-    gateway: TemporalGateway, body: ResumeRequest, crews: CrewRegistry
+    gateway: TemporalGateway, info: RunInfo, body: ResumeRequest, crews: CrewRegistry
 ) -> bool:
-    """RunMovedOn unless the task (and the round, when given) waits for input, naming the
-    crew's tasks when it has no such task. False when it took asking a worker and none
-    answered."""
-    info = await gateway.describe(body.execution_id)
+    """RunMovedOn unless the task (and the round, when given) waits for input in the run as
+    described, naming the crew's tasks when it has no such task. False when it took asking a
+    worker and none answered."""
     check_known_task(crews, info, body)
     check_waiting(info, body)
     if body.round is None:

@@ -1,5 +1,6 @@
 """What a route needs, as FastAPI dependencies: the process's one Temporal gateway, the
-settings, the crews, the secret box, the webhook guard, and the caller a token names. The app
+settings, the crews, the secret box, the webhook guard, the tracing (None when off), and the
+caller a token names. The app
 builds one Services at start-up; routes and the inbox ask for parts of it by type."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from api.webhook_guard import WebhookGuard
 from crew_hitl.secrets import SecretBox, load_or_create_key
 from crew_hitl.settings import Settings
 from crew_hitl.spec import CrewRegistry
+from crew_hitl.tracing import Tracing
 from inbox.revocations import Revocations
 from inbox.throttle import SignInThrottle
 
@@ -31,10 +33,11 @@ class Services:
     revocations: Revocations
     followers: Followers
     sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
+    tracing: Tracing | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Services:
-        gateway = TemporalGateway(settings)
+    def from_settings(cls, settings: Settings, tracing: Tracing | None = None) -> Services:
+        gateway = TemporalGateway(settings, tracing)
         return cls(
             settings=settings,
             gateway=gateway,
@@ -43,6 +46,7 @@ class Services:
             guard=WebhookGuard(settings.webhook_policy()),
             revocations=Revocations(settings.data_dir),
             followers=Followers(gateway),
+            tracing=tracing,
         )
 
 
