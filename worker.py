@@ -32,17 +32,23 @@ from crew_hitl.sdk_metrics import SdkMetrics
 from crew_hitl.secrets import SecretBox, load_or_create_key
 from crew_hitl.settings import Settings
 from crew_hitl.spec import CrewRegistry
+from crew_hitl.tracing import WORKER_SERVICE, Tracing, start_tracing
 from workflows.crew_run import CrewRunWorkflow
 
 log = logging.getLogger("crew_hitl.worker")
 
 
-async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+async def connect(
+    settings: Settings, runtime: Runtime | None = None, tracing: Tracing | None = None
+) -> Client:
+    """The worker's client; with `tracing`, its interceptor traces the workflows and
+    activities this client's workers run."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
         runtime=runtime,
+        interceptors=tracing.temporal_interceptors() if tracing else [],
     )
 
 
@@ -50,7 +56,10 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
 # them was the largest cost of a workflow task in the profile (throughput 0.88 -> 1.08 of the
 # reference). Passed-through modules escape the sandbox's checks, so the replay tests run
 # every history through STRICT_WORKFLOW_RUNNER, where only the vocabulary is passed through
-# and a clock, randomness or I/O call in workflow code fails the test.
+# and a clock, randomness or I/O call in workflow code fails the test. Tracing needs nothing
+# more passed through: the interceptor's workflow side is temporalio's own (passed through by
+# default) and makes its spans outside the sandbox, through the worker (tests/test_tracing.py
+# runs it in both runners).
 OUR_MODULES = ("crew_hitl", "workflows", "activities")
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*OUR_MODULES)
@@ -109,12 +118,12 @@ async def metrics_served(settings: Settings) -> AsyncIterator[tuple[ActivityMetr
         yield ActivityMetrics.create(registry), sdk.runtime
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, tracing: Tracing | None = None) -> None:
     async with contextlib.AsyncExitStack() as stack:
         metrics, runtime = ActivityMetrics.create(), None
         if settings.worker_metrics_port:
             metrics, runtime = await stack.enter_async_context(metrics_served(settings))
-        await poll(settings, await connect(settings, runtime), metrics)
+        await poll(settings, await connect(settings, runtime, tracing), metrics)
 
 
 async def poll(settings: Settings, client: Client, metrics: ActivityMetrics) -> None:
@@ -144,7 +153,12 @@ def main() -> None:
             settings.smtp_password,
         ],
     )
-    asyncio.run(serve(settings))
+    tracing = start_tracing(WORKER_SERVICE)
+    try:
+        asyncio.run(serve(settings, tracing))
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
 
 
 if __name__ == "__main__":

@@ -17,15 +17,18 @@ from api.limits import BodyLimit
 from api.metrics import RequestMetrics
 from api.routes import kickoff, resume, runs, service
 from api.token_first import TokenFirst
+from api.traces import telemetry_config
 from crew_hitl.logs import configure_logging
 from crew_hitl.settings import Settings
+from crew_hitl.tracing import API_SERVICE, Tracing, start_tracing
 from inbox.renewal import SessionRenewal
 
 log = logging.getLogger("crew_hitl.api")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    services = Services.from_settings(settings or Settings.from_env())
+def create_app(settings: Settings | None = None, tracing: Tracing | None = None) -> FastAPI:
+    """The app; with `tracing`, its requests and Temporal calls are traced."""
+    services = Services.from_settings(settings or Settings.from_env(), tracing)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -33,7 +36,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         services.followers.stop_all()
 
-    app = FastAPI(title="crew-hitl", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="crew-hitl",
+        version="0.1.0",
+        lifespan=lifespan,
+        telemetry=telemetry_config(tracing),
+    )
     app.state.services = services
     for name, error in services.crews.errors.items():
         log.error("crew %s not loaded: %s", name, error)
@@ -60,16 +68,21 @@ def main() -> None:
 
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        # Longer than clients and proxies keep an idle connection (httpx 5 s, nginx 60 s):
-        # a server closing first races the client's next request on that connection.
-        timeout_keep_alive=math.ceil(settings.api_keep_alive),
-        limit_concurrency=settings.api_max_connections,
-        log_level=settings.log_level.lower(),
-    )
+    tracing = start_tracing(API_SERVICE)
+    try:
+        uvicorn.run(
+            create_app(settings, tracing),
+            host=settings.api_host,
+            port=settings.api_port,
+            # Longer than clients and proxies keep an idle connection (httpx 5 s, nginx 60 s):
+            # a server closing first races the client's next request on that connection.
+            timeout_keep_alive=math.ceil(settings.api_keep_alive),
+            limit_concurrency=settings.api_max_connections,
+            log_level=settings.log_level.lower(),
+        )
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from api.failures import Failure, InvalidRequest, RunMovedOn
 from api.gateway import RunNotAnswering, TemporalGateway
 from api.idempotency import decision_id_for
 from api.run_info import RunInfo
+from api.traces import decision_span
 from api.webhook_fields import check_webhook_urls, seal_webhooks
 from crew_hitl.contracts.history import ResumeSignal
 from crew_hitl.contracts.http import ResumeRequest, ResumeResponse
@@ -38,6 +39,21 @@ async def resume_run(
     limit = services.settings.max_output_bytes
     if body.edited_output is not None and len(body.edited_output.encode()) > limit:
         raise InvalidRequest(f"edited_output: over CREW_HITL_MAX_OUTPUT_BYTES ({limit} bytes)")
+    trace_context = None
+    if services.tracing is not None:
+        # The run's trace, kept in its memo at kickoff: a describe, made only with tracing on.
+        trace_context = (await services.gateway.describe(body.execution_id)).trace_context
+    with decision_span(services.tracing, trace_context, body, source):
+        return await apply_decision(services, body, reviewer, key, source)
+
+
+async def apply_decision(
+    services: Services,
+    body: ResumeRequest,
+    reviewer: str,
+    key: str | None,
+    source: DecisionSource,
+) -> ResumeResponse:
     gateway = services.gateway
     decision_id = decision_id_for(reviewer, key)
     decision = ResumeSignal(

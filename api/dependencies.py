@@ -1,5 +1,6 @@
 """What a route needs, as FastAPI dependencies: the process's one Temporal gateway, the
-settings, the crews, the secret box, the webhook guard, and the caller a token names. The app
+settings, the crews, the secret box, the webhook guard, the tracing (None when off), and the
+caller a token names. The app
 builds one Services at start-up; routes and the inbox ask for parts of it by type."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from api.webhook_guard import WebhookGuard
 from crew_hitl.secrets import SecretBox, load_or_create_key
 from crew_hitl.settings import Settings
 from crew_hitl.spec import CrewRegistry
+from crew_hitl.tracing import Tracing
 from inbox.finished_runs import FinishedRuns
 from inbox.revocations import Revocations
 from inbox.throttle import SignInThrottle
@@ -36,10 +38,11 @@ class Services:
     sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
     # The decisions of finished runs, for the leads' page.
     finished_runs: FinishedRuns = field(default_factory=FinishedRuns)
+    tracing: Tracing | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Services:
-        gateway = TemporalGateway(settings)
+    def from_settings(cls, settings: Settings, tracing: Tracing | None = None) -> Services:
+        gateway = TemporalGateway(settings, tracing)
         crews = CrewRegistry.load(settings.crews_dir)
         return cls(
             settings=settings,
@@ -50,6 +53,7 @@ class Services:
             revocations=Revocations(settings.data_dir),
             followers=Followers(gateway),
             metrics=ApiMetrics.create(gateway, crews),
+            tracing=tracing,
         )
 
 

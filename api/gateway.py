@@ -61,6 +61,7 @@ from api.listing import (
     visibility_query,
 )
 from api.run_info import RunInfo, closed_from_outside, run_info, status_from_server
+from api.traces import RUN_TRACE, current_trace_context, run_trace_context
 from crew_hitl import WORKFLOW_TYPE
 from crew_hitl import search_attributes as sa
 from crew_hitl.contracts.history import CrewRunInput, ResumeSignal
@@ -74,6 +75,7 @@ from crew_hitl.contracts.status import (
 )
 from crew_hitl.settings import Settings
 from crew_hitl.text import run_summary
+from crew_hitl.tracing import Tracing
 from workflows.crew_run import DECISION_REFUSED, EDIT_REFUSED, NOT_ASSIGNED, CrewRunWorkflow
 
 log = logging.getLogger("crew_hitl.api")
@@ -152,8 +154,9 @@ def translated(kickoff_id: str = "", missing_run: type[Failure] = NotFound) -> I
 
 
 class TemporalGateway:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tracing: Tracing | None = None) -> None:
         self._settings = settings
+        self._tracing = tracing
         self._client: Client | None = None
         self._lock = asyncio.Lock()
         self.query_timeout = settings.status_query_timeout
@@ -182,6 +185,7 @@ class TemporalGateway:
                     address,
                     namespace=self._settings.temporal_namespace,
                     data_converter=pydantic_data_converter,
+                    interceptors=self._tracing.temporal_interceptors() if self._tracing else [],
                 ),
                 CONNECT_TIMEOUT,
             )
@@ -195,8 +199,12 @@ class TemporalGateway:
 
     async def start(self, run: CrewRunInput, fingerprint: str | None = None) -> bool:
         """Start the run; False when its kickoff id is taken (a retried Idempotency-Key).
-        `fingerprint`, kept in the run's memo, says which request started it."""
+        `fingerprint`, kept in the run's memo, says which request started it; so does the
+        request's trace context when tracing is on (api/traces.py)."""
         client = await self.client()
+        memo: dict[str, Any] = {FINGERPRINT: fingerprint} if fingerprint else {}
+        if self._tracing is not None and (trace_context := current_trace_context()):
+            memo[RUN_TRACE] = trace_context
         try:
             with translated(run.kickoff_id, InvalidRequest):
                 await client.start_workflow(
@@ -212,7 +220,7 @@ class TemporalGateway:
                         ]
                     ),
                     static_summary=run_summary(run.crew.name, run.inputs),
-                    memo={FINGERPRINT: fingerprint} if fingerprint else None,
+                    memo=memo or None,
                 )
         except WorkflowAlreadyStartedError:
             return False
@@ -250,7 +258,10 @@ class TemporalGateway:
         if info.type.name != WORKFLOW_TYPE:
             # Another application's workflow in the namespace: not ours to show or stop.
             raise NotFound(f"no run with id {kickoff_id!r}")
-        return run_info(kickoff_id, info)
+        found = run_info(kickoff_id, info)
+        if self._tracing is not None:
+            found.trace_context = run_trace_context(info.memo)
+        return found
 
     async def status(self, kickoff_id: str) -> StatusDocument:
         """The status document from the run itself, or from server-side state when no worker

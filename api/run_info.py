@@ -35,6 +35,8 @@ class RunInfo:
     state: RunState
     pending_task: str | None
     closed: bool
+    # The kickoff's trace context, read only when tracing is on (api/traces.py).
+    trace_context: dict[str, str] | None = None
 
     @property
     def finished(self) -> bool:

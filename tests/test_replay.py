@@ -10,7 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from crew_hitl.tracing import Tracing
 from support import (
     HISTORIES,
     human_input_request,
@@ -27,6 +31,17 @@ from support import (
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 def test_recorded_histories_replay(path: Path):
     replay(path.read_text(), path.stem)
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+def test_recorded_histories_replay_with_tracing_on(path: Path):
+    """The worker's tracing interceptor wraps the workflow and adds headers to what it
+    schedules, never a command; while a history replays it makes no span."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    replay(path.read_text(), path.stem, Tracing(provider).temporal_interceptors())
+    assert exporter.get_finished_spans() == ()
 
 
 def test_recorded_histories_exist():

@@ -5,10 +5,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
+from temporalio.worker import Interceptor, Replayer
 
 from support.constants import TESTS
 from worker import STRICT_WORKFLOW_RUNNER
@@ -17,11 +18,12 @@ from workflows.crew_run import CrewRunWorkflow
 HISTORIES = TESTS / "histories"
 
 
-def replay(history_json: str, workflow_id: str) -> None:
+def replay(history_json: str, workflow_id: str, interceptors: Sequence[Interceptor] = ()) -> None:
     history = WorkflowHistory.from_json(workflow_id, history_json)
     replayer = Replayer(
         workflows=[CrewRunWorkflow],
         data_converter=pydantic_data_converter,
         workflow_runner=STRICT_WORKFLOW_RUNNER,
+        interceptors=interceptors,
     )
     asyncio.run(replayer.replay_workflow(history))
