@@ -98,21 +98,17 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="crew-hitl-profile-"))  # kept: the stack's logs
     print(f"stack logs in {workdir / 'logs'}", file=sys.stderr)
-    if True:
-        stack, reference = start_stack(workdir)
-        try:
-            pids = {name: stack.processes[name].pid for name in ("temporal", "worker", "api")}
-            targets = {
-                name: args.output_dir / f"crew-hitl-{name}.stacks" for name in ("api", "worker")
-            }
-            port = stack.settings.api_port
-            result = asyncio.run(load(port, args.runs, args.concurrency, pids, targets))
-        finally:
-            reference.terminate()
-            stack.stop()
-    print(
-        f"{args.runs} runs, {args.concurrency} in flight: {args.runs / result['seconds']:.1f} runs/s"
-    )
+    stack, reference = start_stack(workdir)
+    try:
+        pids = {name: stack.processes[name].pid for name in ("temporal", "worker", "api")}
+        targets = {name: args.output_dir / f"crew-hitl-{name}.stacks" for name in ("api", "worker")}
+        port = stack.settings.api_port
+        result = asyncio.run(load(port, args.runs, args.concurrency, pids, targets))
+    finally:
+        reference.terminate()
+        stack.stop()
+    rate = args.runs / result["seconds"]
+    print(f"{args.runs} runs, {args.concurrency} in flight: {rate:.1f} runs/s")
     for name, seconds in result["cpu_seconds"].items():
         print(f"CPU per run, {name}: {seconds * 1000 / args.runs:.1f} ms")
     for name, stacks in targets.items():

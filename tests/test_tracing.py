@@ -159,11 +159,9 @@ def test_a_traced_history_replays_with_tracing_on_and_makes_no_spans(
         kickoff_id = reject_then_approve(api, receiver)
     assert traced.worker_client is not None
     history = traced.run(traced.worker_client.get_workflow_handle(kickoff_id).fetch_history())
-    # The run's trace context went to its activities in their headers: it was traced.
-    assert any(
-        "_tracer-data" in event.activity_task_scheduled_event_attributes.header.fields
-        for event in history.events
-    )
+    # The kickoff's trace context went to the run in its start's header: it was traced.
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert "_tracer-data" in started.header.fields
     exporter.clear()
     replay_tracing = tracing_into(exporter, WORKER_SERVICE)
     replayer = Replayer(
@@ -230,7 +228,7 @@ SET_UP_AS_THE_PROCESSES_DO = textwrap.dedent(
 
     settings = Settings.from_env()
     app = api.app.create_app(settings, start_tracing(API_SERVICE))
-    client = asyncio.run(worker.connect(settings, start_tracing(WORKER_SERVICE)))
+    client = asyncio.run(worker.connect(settings, tracing=start_tracing(WORKER_SERVICE)))
     api_client = asyncio.run(app.state.services.gateway.client())
     print(json.dumps({
         "worker_interceptors": len(client.config()["interceptors"]),

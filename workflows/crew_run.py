@@ -145,6 +145,7 @@ class CrewRunWorkflow:
 
     @workflow.run
     async def run(self, run: CrewRunInput) -> StatusDocument:
+        self._outbox.start()
         if run.carried is not None:
             self._outbox.resend(run.carried.undelivered)
         else:

@@ -48,6 +48,13 @@ class Outbox:
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._gone: set[str] = set(gone or [])
         self._unfinished: dict[str, DeliverWebhookInput] = {}
+        self._local_first = False
+
+    def start(self) -> None:
+        """Called first thing in a run: whether its deliveries make their first attempt as a
+        local activity, decided once where the run starts (a patch asked from inside a
+        delivery's task was replayed out of place when a local activity was still running)."""
+        self._local_first = workflow.patched(LOCAL_FIRST_ATTEMPT_PATCH)
 
     @property
     def gone(self) -> set[str]:
@@ -131,7 +138,7 @@ class Outbox:
             return
         timeout = timedelta(seconds=delivery.timeout_seconds + 5)
         try:
-            if workflow.patched(LOCAL_FIRST_ATTEMPT_PATCH):
+            if self._local_first:
                 retry_in = await self._first_attempt(delivery, timeout, record)
                 if retry_in is None:
                     return

@@ -18,6 +18,7 @@ import httpx
 import uvicorn
 from temporalio.client import Client
 
+from activities.metrics import ActivityMetrics
 from activities.outbound import guarded_session
 from api.app import create_app
 from crew_hitl.settings import Settings
@@ -58,10 +59,10 @@ class InProcess:
 
     async def start(self, api_tracing: Tracing | None, worker_tracing: Tracing | None) -> None:
         settings = self.settings
-        self.worker_client = await connect(settings, worker_tracing)
+        self.worker_client = await connect(settings, tracing=worker_tracing)
         http = await self._exits.enter_async_context(guarded_session(settings.webhook_policy()))
         models = await self._exits.enter_async_context(httpx.AsyncClient())
-        worker = build_worker(self.worker_client, settings, http, models)
+        worker = build_worker(self.worker_client, settings, http, models, ActivityMetrics.create())
         await self._exits.enter_async_context(worker)
         server = uvicorn.Server(
             uvicorn.Config(
