@@ -105,26 +105,28 @@ def test_a_fresh_history_with_a_review_policy_and_an_event_stream_replays(stack,
 def test_a_fresh_history_with_a_webhook_retried_after_its_local_attempt_replays(
     stack, api, receiver
 ):
-    """A webhook's first attempt is a local activity (patched in); a receiver that fails it
-    gets the rest of the schedule from a regular activity after a timer. Recorded."""
-    receiver.answers["/hitl-flaky-once"] = [503, 200]
-    flaky = {"url": receiver.url("/hitl-flaky-once")}
-    kickoff_id = kickoff(api, receiver, humanInputWebhook=flaky)
-    receiver.wait_for(
-        lambda r: r.path == "/hitl-flaky-once" and r.body.get("kickoff_id") == kickoff_id,
-        count=2,
-    )
+    """The first attempt of an event that asks nobody to act is a local activity (patched
+    in); a receiver that fails it gets the rest of the schedule from a regular activity after
+    a timer. A request for review is a regular activity from the start. Recorded."""
+    receiver.answers["/crew-flaky-once"] = [503, 200]
+    kickoff_id = kickoff(api, receiver, crewWebhookUrl=receiver.url("/crew-flaky-once"))
+    human_input_request(receiver, kickoff_id, 1)
     assert resume(api, kickoff_id, "research_task", True, "Good").status_code == 200
-    wait_status(api, kickoff_id, state_is("SUCCESS"))
-    status = api.get(f"/status/{kickoff_id}").json()
-    assert status["deliveries"][0]["attempts"] == 2, status["deliveries"]
+    status = wait_status(
+        api,
+        kickoff_id,
+        lambda s: s["state"] == "SUCCESS" and s["deliveries"][-1]["state"] != "pending",
+    )
+    done = [d for d in status["deliveries"] if d["event"] == "crew_completed"]
+    assert [(d["state"], d["attempts"]) for d in done] == [("delivered", 2)], done
     history = temporal(stack, "workflow", "show", "--workflow-id", kickoff_id, "-o", "json")
     scheduled = [
-        event["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+        event["activityTaskScheduledEventAttributes"]["input"]["payloads"][0]["data"]
         for event in json.loads(history)["events"]
         if event["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
     ]
-    assert scheduled == ["deliver_webhook"], "the retry is not a regular activity"
+    # The request for review, then the crew_completed retry: both regular activities.
+    assert len(scheduled) == 2, "a request for review or a retry was not a regular activity"
     replay(history, kickoff_id)
     if os.environ.get("CREW_HITL_RECORD_HISTORY") == "1":
         (HISTORIES / "webhook_retried_after_a_local_attempt.json").write_text(history)

@@ -2,11 +2,12 @@
 started without holding up the run, in order per endpoint, and awaited before the run ends.
 Each event has a row in `deliveries` that says how it went.
 
-The first attempt is a local activity, made inside the workflow task that sent the event: a
-delivery that succeeds at once (nearly all) costs no activity task and no workflow task of its
-own — six history events and two server dispatches fewer per webhook, three webhooks per
-reviewed run (bench/profile.py). Its retries, which may be hours apart, are a regular activity
-whose schedule the server keeps."""
+The first attempt of an event that asks nobody to act (task_completed, crew_completed, ...)
+is a local activity, made inside the workflow task that sent it: a delivery that succeeds at
+once (nearly all) costs no activity task and no workflow task of its own — six history events
+and two server dispatches fewer per webhook. Its retries, which may be hours apart, are a
+regular activity whose schedule the server keeps. A request for review is always a regular
+activity (AFTER_THE_WAIT_IS_RECORDED)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,12 @@ from workflows.record import RunRecord
 
 # Histories from before this patch made every attempt a regular activity.
 LOCAL_FIRST_ATTEMPT_PATCH = "webhook-first-attempt-local"
+# Events that tell someone a round waits for them (a stream's batch may carry one) go out
+# only as regular activities, scheduled once the waiting is in history: a local activity
+# delivers before its workflow task is, and a reviewer who answered at once while the worker
+# died in between had a decision arrive before the round it was for, and ignored (seen in
+# the random-kill fault test).
+AFTER_THE_WAIT_IS_RECORDED = {"human_input_requested", "events"}
 
 
 class Outbox:
@@ -138,7 +145,7 @@ class Outbox:
             return
         timeout = timedelta(seconds=delivery.timeout_seconds + 5)
         try:
-            if self._local_first:
+            if self._local_first and delivery.event not in AFTER_THE_WAIT_IS_RECORDED:
                 retry_in = await self._first_attempt(delivery, timeout, record)
                 if retry_in is None:
                     return
