@@ -2,11 +2,11 @@
 decision per crew, the time from a round's request to its decision per day, and how often each
 crew's task is rejected. Pure: inbox/review_queue.py reads the documents from Temporal.
 
-A round records when it was decided but not when it was asked for; the pending round records
-since when it waits. A decided round's request time is therefore rebuilt from the run's own
-clock: tasks run one after another, each round starts when the round before it was decided (or
-its task began), and it asks for review once its running time has passed (a task keeps the
-running time of all its rounds together, shared out evenly here between them)."""
+A round records when it was asked for (`requested_at`) and decided. Rounds of runs from before
+the request time was recorded have it rebuilt from the run's own clock: tasks run one after
+another, each round starts when the round before it was decided (or its task began), and it
+asks for review once its running time has passed (a task keeps the running time of all its
+rounds together, shared out evenly here between them)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def decisions_of(status: StatusDocument, listed_crew: str | None = None) -> list
         for review in task.rounds:
             if review.decided_at is None or review.decision is None:
                 return decisions
-            requested = min(clock + running, review.decided_at)
+            requested = review.requested_at or min(clock + running, review.decided_at)
             decisions.append(
                 Decision(
                     crew, task.task_id, review.round, requested, review.decided_at, review.decision

@@ -83,6 +83,13 @@ def test_a_decided_rounds_request_is_rebuilt_from_the_runs_clock():
     assert {d.crew for d in found} == {"research"}
 
 
+def test_a_round_that_kept_its_request_time_is_taken_at_its_word():
+    kept = decided(1, 20, Verdict.APPROVED).model_copy(update={"requested_at": at(12)})
+    status = run([TaskProgress(task_id="write", agent="a", execution_time=60, rounds=[kept])])
+    [found] = decisions_of(status)
+    assert (found.requested_at, found.seconds) == (at(12), 8 * 60)
+
+
 def test_the_pending_round_is_waiting_not_decided():
     pending = PendingHumanInput(task_id="write", round=2, since=at(25))
     status = run(

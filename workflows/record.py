@@ -154,6 +154,8 @@ class RunRecord:
     def await_review(self, task_id: str, round_number: int, output: str, now: datetime) -> None:
         self.state = RunState.PENDING_HUMAN_INPUT
         self.tasks[task_id].status = TaskStatus.AWAITING_REVIEW
+        if rounds := self.tasks[task_id].rounds:
+            rounds[-1].requested_at = now
         self.pending = PendingHumanInput(
             task_id=task_id, round=round_number, output=output, since=now
         )

@@ -121,6 +121,8 @@ class ReviewRound(BaseModel):
     decision: Verdict | None = None
     feedback: str | None = None
     reviewer: str | None = None
+    # When the round began to wait for review (None in runs from before it was recorded).
+    requested_at: datetime | None = None
     decided_at: datetime | None = None
     source: DecisionSource | None = None
     # Every approval the round had, when its policy wanted more than one.
