@@ -2,8 +2,9 @@
 started without holding up the run, in order per endpoint, and awaited before the run ends.
 Each event has a row in `deliveries` that says how it went.
 
-The first attempt of an event that asks nobody to act (task_completed, crew_completed, ...)
-is a local activity, made inside the workflow task that sent it: a delivery that succeeds at
+The first attempt of an event that opens no round for review (task_completed,
+crew_completed, steps; reminders come while the round already waits in history) is a local
+activity, made inside the workflow task that sent it: a delivery that succeeds at
 once (nearly all) costs no activity task and no workflow task of its own — six history events
 and two server dispatches fewer per webhook. Its retries, which may be hours apart, are a
 regular activity whose schedule the server keeps. A request for review is always a regular
