@@ -37,8 +37,10 @@ from crew_hitl import metrics as m
 from crew_hitl.instruments import counter, histogram
 
 # Updates the buffer holds between drains; past it the SDK drops them (and logs). A busy
-# worker makes a few hundred a second; it is drained every second and at each scrape.
-BUFFER_SIZE = 100_000
+# worker makes a few hundred a second; it is drained every second and at each scrape, so
+# 10,000 leave thirty times that. The SDK allocates the whole buffer up front: with 2,000
+# runs paused the worker held 284 MB with 100,000, 274 MB with 10,000, 255 MB without metrics.
+BUFFER_SIZE = 10_000
 RUN_METRICS = (m.RUNS_STARTED, m.RUNS_FINISHED, m.REVIEW_DECISION, m.REVIEW_ROUNDS)
 
 Labels = tuple[tuple[str, str], ...]

@@ -258,6 +258,9 @@ def test_a_run_that_continues_as_new_counts_one_start(guarded_stack, receiver):
         kickoff_id = api.post("/kickoff", json=body).json()["kickoff_id"]
         for number in range(1, rejects + 2):
             human_input_request(receiver, kickoff_id, number, timeout=30)
+            # The run continues between rounds only with no delivery under way: let the
+            # request's delivery be recorded first, as a reviewer reading it would.
+            wait_status(api, kickoff_id, lambda s: s["deliveries"][-1]["state"] == "delivered")
             approve = number > rejects
             answer = resume(api, kickoff_id, "draft_task", approve, "again", round=number)
             assert answer.status_code == 200, answer.text
