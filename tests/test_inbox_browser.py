@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from runner.stack import Stack
 from support import (
@@ -14,8 +14,8 @@ from support import (
     CHROMIUM,
     MISSING,
     api_client,
-    launch,
     reviewer_stack,
+    running_chromium,
     start_paused,
     state_is,
     wait_status,
@@ -36,10 +36,7 @@ def inbox_stack(settings, tmp_path_factory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        running = launch(playwright)
-        yield running
-        running.close()
+    yield from running_chromium()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from api.gateway import TemporalGateway
 from crew_hitl.contracts.status import StatusDocument, Verdict
@@ -28,9 +28,9 @@ from support import (
     MISSING,
     api_client,
     browser_client,
-    launch,
     resume,
     reviewer_stack,
+    running_chromium,
     sign_in,
     start_paused,
     state_is,
@@ -95,10 +95,7 @@ def waiting_since(api: httpx.Client, kickoff_id: str, round_number: int) -> date
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(MISSING)
-    with sync_playwright() as playwright:
-        running = launch(playwright)
-        yield running
-        running.close()
+    yield from running_chromium()
 
 
 @pytest.fixture

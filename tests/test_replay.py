@@ -120,13 +120,10 @@ def test_a_fresh_history_with_a_webhook_retried_after_its_local_attempt_replays(
     done = [d for d in status["deliveries"] if d["event"] == "crew_completed"]
     assert [(d["state"], d["attempts"]) for d in done] == [("delivered", 2)], done
     history = temporal(stack, "workflow", "show", "--workflow-id", kickoff_id, "-o", "json")
-    scheduled = [
-        event["activityTaskScheduledEventAttributes"]["input"]["payloads"][0]["data"]
-        for event in json.loads(history)["events"]
-        if event["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"
-    ]
+    events = [event["eventType"] for event in json.loads(history)["events"]]
     # The request for review, then the crew_completed retry: both regular activities.
-    assert len(scheduled) == 2, "a request for review or a retry was not a regular activity"
+    scheduled = events.count("EVENT_TYPE_ACTIVITY_TASK_SCHEDULED")
+    assert scheduled == 2, "a request for review or a retry was not a regular activity"
     replay(history, kickoff_id)
     if os.environ.get("CREW_HITL_RECORD_HISTORY") == "1":
         (HISTORIES / "webhook_retried_after_a_local_attempt.json").write_text(history)

@@ -96,13 +96,18 @@ def reject_then_approve(api: httpx.Client, receiver: WebhookReceiver) -> str:
     return kickoff_id
 
 
-def test_one_trace_runs_from_the_kickoff_through_both_rounds(
-    traced: InProcess, exporter: InMemorySpanExporter, receiver: WebhookReceiver
-):
+def traced_review(traced: InProcess, receiver: WebhookReceiver) -> str:
+    """A run rejected once, then approved, through the traced in-process API."""
     with httpx.Client(
         base_url=traced.settings.api_url, headers={"Authorization": f"Bearer {TOKEN}"}
     ) as api:
-        kickoff_id = reject_then_approve(api, receiver)
+        return reject_then_approve(api, receiver)
+
+
+def test_one_trace_runs_from_the_kickoff_through_both_rounds(
+    traced: InProcess, exporter: InMemorySpanExporter, receiver: WebhookReceiver
+):
+    kickoff_id = traced_review(traced, receiver)
     spans = list(exporter.get_finished_spans())
     request = one_named(spans, "POST /kickoff")
     assert service_of(request) == API_SERVICE
@@ -153,10 +158,7 @@ def test_one_trace_runs_from_the_kickoff_through_both_rounds(
 def test_a_traced_history_replays_with_tracing_on_and_makes_no_spans(
     traced: InProcess, exporter: InMemorySpanExporter, receiver: WebhookReceiver
 ):
-    with httpx.Client(
-        base_url=traced.settings.api_url, headers={"Authorization": f"Bearer {TOKEN}"}
-    ) as api:
-        kickoff_id = reject_then_approve(api, receiver)
+    kickoff_id = traced_review(traced, receiver)
     assert traced.worker_client is not None
     history = traced.run(traced.worker_client.get_workflow_handle(kickoff_id).fetch_history())
     # The kickoff's trace context went to the run in its start's header: it was traced.

@@ -4,7 +4,7 @@ Each submodule is one kind of helper; this package re-exports their public names
 import one another by module (`from support.flow import ...`), never from this package, so the
 order below does not matter."""
 
-from support.browser import CHROMIUM, CHROMIUM_ARGS, MISSING, launch
+from support.browser import CHROMIUM, CHROMIUM_ARGS, MISSING, launch, running_chromium
 from support.constants import MODEL_KEY, ROOT, ROTATED_SECRET, TESTS, TOKEN, WEBHOOK_SECRET
 from support.flow import WEBHOOK_TOKEN, human_input_request, kickoff, resume, state_is, wait_status
 from support.model_server import (
@@ -66,6 +66,7 @@ __all__ = [
     "replay",
     "resume",
     "reviewer_stack",
+    "running_chromium",
     "scrape",
     "sign_in",
     "signal_resume",

@@ -3,9 +3,10 @@ look-up of any host but loopback."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-from playwright.sync_api import Browser, Playwright
+from playwright.sync_api import Browser, Playwright, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -23,3 +24,11 @@ MISSING = f"{CHROMIUM} is missing (apt-get install -y chromium)"
 
 def launch(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def running_chromium() -> Iterator[Browser]:
+    """Chromium for a test module's `browser` fixture (`yield from running_chromium()`)."""
+    with sync_playwright() as playwright:
+        running = launch(playwright)
+        yield running
+        running.close()
