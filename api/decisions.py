@@ -206,12 +206,8 @@ def check_known_task(crews: CrewRegistry, info: RunInfo, body: ResumeRequest) ->
     crew = crews.crews.get(info.crew or "")
     if crew is None or body.task_id == info.pending_task:
         return
-    if body.task_id not in {task.name for task in crew.tasks}:
-        known = ", ".join(task.name for task in crew.tasks)
-        raise RunMovedOn(
-            f"crew {crew.name!r} has no task {body.task_id!r} (its tasks: {known}); "
-            f"{info.pending_task!r} is waiting for input"
-        )
+    if (unknown := crew.unknown_task(body.task_id, info.pending_task)) is not None:
+        raise RunMovedOn(unknown)
 
 
 def check_waiting(info: RunInfo, body: ResumeRequest) -> None:

@@ -89,6 +89,17 @@ class CrewSpec(BaseModel):
                 return task
         raise KeyError(task_id)
 
+    def unknown_task(self, task_id: str, waiting: str | None) -> str | None:
+        """Why a decision on `task_id` cannot be, when the crew has no such task (the run's
+        validator and the API's no-worker check say it alike), naming the tasks it has."""
+        names = [task.name for task in self.tasks]
+        if task_id in names:
+            return None
+        return (
+            f"crew {self.name!r} has no task {task_id!r} (its tasks: {', '.join(names)}); "
+            f"{waiting!r} is waiting for input"
+        )
+
     def placeholders(self) -> list[str]:
         """Every {identifier} in the texts a run interpolates, in order of first appearance."""
         seen: dict[str, None] = {}

@@ -192,11 +192,8 @@ class RunRecord:
         if pending is None:
             return f"no task is waiting for input (state {self.state.value})"
         if signal.task_id != pending.task_id:
-            if signal.task_id not in (names := [task.name for task in self.crew.tasks]):
-                return (
-                    f"crew {self.crew.name!r} has no task {signal.task_id!r} (its tasks: "
-                    f"{', '.join(names)}); {pending.task_id!r} is waiting for input"
-                )
+            if (unknown := self.crew.unknown_task(signal.task_id, pending.task_id)) is not None:
+                return unknown
             return f"task {signal.task_id!r} is not waiting for input; {pending.task_id!r} is"
         if signal.round is not None and signal.round != pending.round:
             return f"round {signal.round} is not the pending round {pending.round}"
