@@ -1,7 +1,7 @@
 """The one way the API and the inbox reach Temporal: start, describe, status, events, decide,
 list, stop. One client per process, connected at start-up and again on demand when Temporal
 was not up yet. Temporal's errors leave here as Failures (api/failures.py), never as RPCError.
-Signals, updates and queries are named through CrewRunWorkflow's handlers."""
+Signals, updates and queries are named as crew_hitl/contracts/handlers.py names them."""
 
 from __future__ import annotations
 
@@ -64,6 +64,7 @@ from api.run_info import RunInfo, closed_from_outside, run_info, status_from_ser
 from api.traces import RUN_TRACE, current_trace_context, run_trace_context
 from crew_hitl import WORKFLOW_TYPE
 from crew_hitl import search_attributes as sa
+from crew_hitl.contracts import handlers as h
 from crew_hitl.contracts.history import CrewRunInput, ResumeSignal
 from crew_hitl.contracts.status import (
     TERMINAL_STATES,
@@ -76,7 +77,6 @@ from crew_hitl.contracts.status import (
 from crew_hitl.settings import Settings
 from crew_hitl.text import run_summary
 from crew_hitl.tracing import Tracing
-from workflows.crew_run import DECISION_REFUSED, EDIT_REFUSED, NOT_ASSIGNED, CrewRunWorkflow
 
 log = logging.getLogger("crew_hitl.api")
 CONNECT_TIMEOUT = 5.0
@@ -208,8 +208,9 @@ class TemporalGateway:
         try:
             with translated(run.kickoff_id, InvalidRequest):
                 await client.start_workflow(
-                    CrewRunWorkflow.run,
+                    WORKFLOW_TYPE,
                     run,
+                    result_type=StatusDocument,
                     id=run.kickoff_id,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     task_queue=self._settings.task_queue,
@@ -273,12 +274,15 @@ class TemporalGateway:
                 # Rejected (at no cost to open runs) when the run was closed from outside:
                 # then its own record still says where it stood, not that it ended.
                 return await handle.query(
-                    CrewRunWorkflow.status,
+                    h.STATUS_QUERY,
+                    result_type=StatusDocument,
                     reject_condition=QueryRejectCondition.NOT_COMPLETED_CLEANLY,
                     rpc_timeout=rpc_timeout,
                 )
             except WorkflowQueryRejectedError as rejected:
-                document = await handle.query(CrewRunWorkflow.status, rpc_timeout=rpc_timeout)
+                document = await handle.query(
+                    h.STATUS_QUERY, result_type=StatusDocument, rpc_timeout=rpc_timeout
+                )
                 return closed_from_outside(document, rejected.status)
         except RPCError as err:
             # No worker in time is an answer here (degraded), not an outage worth a warning.
@@ -308,7 +312,7 @@ class TemporalGateway:
     ) -> StatusDocument | None:
         """The run's own status document, or None when it does not answer within `timeout`."""
         try:
-            return await self._ask(kickoff_id, CrewRunWorkflow.status, None, timeout)
+            return await self._ask(kickoff_id, h.STATUS_QUERY, StatusDocument, None, timeout)
         except (RunNotAnswering, Failure):
             return None
 
@@ -335,22 +339,25 @@ class TemporalGateway:
 
     async def events(self, kickoff_id: str, after: str | None) -> EventsPage:
         """The run's events after the one with this id; RunNotAnswering when no worker does."""
-        return await self._ask(kickoff_id, CrewRunWorkflow.events, after, self.query_timeout)
+        return await self._ask(kickoff_id, h.EVENTS_QUERY, EventsPage, after, self.query_timeout)
 
     async def decision(self, kickoff_id: str, decision_id: str) -> AuditEntry | None:
         """What came of a resume, from the run's audit: None while the run has not received it;
         RunNotAnswering when no worker does."""
         return await self._ask(
-            kickoff_id, CrewRunWorkflow.decision, decision_id, self.query_timeout
+            kickoff_id, h.DECISION_QUERY, AuditEntry | None, decision_id, self.query_timeout
         )
 
-    async def _ask(self, kickoff_id: str, query: Any, arg: Any, timeout: float) -> Any:
+    async def _ask(
+        self, kickoff_id: str, query: str, result_type: Any, arg: Any, timeout: float
+    ) -> Any:
         handle = await self._handle(kickoff_id)
         rpc_timeout = timedelta(seconds=timeout)
+        args = [] if arg is None else [arg]
         try:
-            if arg is None:
-                return await handle.query(query, rpc_timeout=rpc_timeout)
-            return await handle.query(query, arg, rpc_timeout=rpc_timeout)
+            return await handle.query(
+                query, args=args, result_type=result_type, rpc_timeout=rpc_timeout
+            )
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise NotFound(f"no run with id {kickoff_id!r}") from None
@@ -384,7 +391,9 @@ class TemporalGateway:
         the first outcome, so asking again is how to wait longer)."""
         handle = await self._handle(kickoff_id)
         update = asyncio.ensure_future(
-            handle.execute_update(CrewRunWorkflow.decide, decision, id=decision.decision_id)
+            handle.execute_update(
+                h.DECIDE_UPDATE, decision, id=decision.decision_id, result_type=AuditEntry
+            )
         )
         update.add_done_callback(lambda task: task.cancelled() or task.exception())
         # One overall deadline: the SDK sends an update again while the server only admits it,
@@ -413,7 +422,7 @@ class TemporalGateway:
         """The `resume` signal: the server keeps it until a worker takes it."""
         handle = await self._handle(kickoff_id)
         with translated(kickoff_id, RunMovedOn):
-            await handle.signal(CrewRunWorkflow.resume, decision)
+            await handle.signal(h.RESUME_SIGNAL, decision)
 
     # ------------------------------------------------------------ listing
 
@@ -480,7 +489,9 @@ class TemporalGateway:
             except WorkflowFailureError:
                 pass  # closed from outside after it published its end: ask it instead
         try:
-            return await self._ask(kickoff_id, CrewRunWorkflow.status, None, self.query_timeout)
+            return await self._ask(
+                kickoff_id, h.STATUS_QUERY, StatusDocument, None, self.query_timeout
+            )
         except RunNotAnswering:
             return None
 
@@ -513,8 +524,8 @@ class TemporalGateway:
 # What a refusal of the `decide` update's validator is to a caller, besides a stale decision
 # (a 409 with the run's reason, made by api/decisions.py from the verdict below).
 REFUSALS: dict[str | None, type[Failure]] = {
-    NOT_ASSIGNED: NotAssigned,
-    EDIT_REFUSED: InvalidRequest,
+    h.NOT_ASSIGNED: NotAssigned,
+    h.EDIT_REFUSED: InvalidRequest,
 }
 
 
@@ -526,7 +537,7 @@ def refused_decision(err: WorkflowUpdateFailedError, decision: ResumeSignal) -> 
         return None
     if cause.type in REFUSALS:
         raise REFUSALS[cause.type](cause.message)
-    if cause.type != DECISION_REFUSED:
+    if cause.type != h.DECISION_REFUSED:
         return None
     return AuditEntry(
         at=datetime.now(UTC),

@@ -102,6 +102,10 @@ class SdkFamily:
         return family
 
 
+# Attribute sets whose labels are kept worked out: the worker's own handful, and the runs
+# recording at the moment.
+LABEL_SETS_KEPT = 1_000
+
 SDK_BOUNDS = tuple(float(bound) for bound in m.SDK_BUCKETS)
 
 
@@ -133,7 +137,9 @@ class SdkMetrics(Collector):
         }
         self._families: dict[str, SdkFamily] = {}
         # The buffer hands out the same attributes object for the same attribute set: its
-        # labels are worked out once (the object is kept, so its id is not reused).
+        # labels are worked out once (the object is kept, so its id is not reused). A run's
+        # meter makes attribute sets of its own, so the cache is emptied when it is full:
+        # unbounded, it held every run the worker ever saw (about 10 KB a run).
         self._labels: dict[int, tuple[Mapping[str, Any], Labels]] = {}
         registry.register(self)
 
@@ -155,6 +161,8 @@ class SdkMetrics(Collector):
         if known is not None and known[0] is attributes:
             return known[1]
         labels = tuple(sorted((key, label_value(value)) for key, value in attributes.items()))
+        if len(self._labels) >= LABEL_SETS_KEPT:
+            self._labels.clear()
         self._labels[id(attributes)] = (attributes, labels)
         return labels
 

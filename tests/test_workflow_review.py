@@ -10,6 +10,7 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from crew_hitl.contracts.handlers import DECISION_REFUSED
 from crew_hitl.contracts.history import ContextItem
 from crew_hitl.contracts.status import RunState, TaskStatus, Verdict
 from support.temporal_env import (
@@ -28,7 +29,7 @@ from support.temporal_env import (
     webhooks,
     with_executor,
 )
-from workflows.crew_run import DECISION_REFUSED, CrewRunWorkflow
+from workflows.crew_run import CrewRunWorkflow
 
 REJECTION = "Add sources for every point"
 APPROVAL_NOTE = "Good. Keep it short."

@@ -10,6 +10,7 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from crew_hitl.contracts.handlers import NOT_ASSIGNED
 from crew_hitl.contracts.status import DecisionSource, RunState, Verdict
 from crew_hitl.review_policy import ReviewPolicy
 from support.temporal_env import (
@@ -25,7 +26,7 @@ from support.temporal_env import (
     wait_pending,
     webhooks,
 )
-from workflows.crew_run import NOT_ASSIGNED, CrewRunWorkflow
+from workflows.crew_run import CrewRunWorkflow
 
 TIMER_EVENTS = ("human_input_reminder", "human_input_escalated", "human_input_timed_out")
 

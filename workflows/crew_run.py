@@ -21,7 +21,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities
     from activities.senders import identify_sender
     from activities.tasks import FINAL_ERRORS, TaskActivities
+    from crew_hitl import WORKFLOW_TYPE
     from crew_hitl import search_attributes as sa
+    from crew_hitl.contracts import handlers as h
     from crew_hitl.contracts.history import (
         URL_FIELDS,
         CrewRunInput,
@@ -79,12 +81,6 @@ SENDER_TIMEOUT = timedelta(seconds=10)
 EMAIL_EXCERPT_CHARS = 600
 EMAIL_TIMEOUT = timedelta(seconds=60)
 EMAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=5)
-# The error type of a `decide` update its validator refused.
-DECISION_REFUSED = "DecisionRefused"
-# ... and of one by a reviewer the task's review policy does not name.
-NOT_ASSIGNED = "NotAssigned"
-# ... and of an edited output the task's policy does not take.
-EDIT_REFUSED = "EditRefused"
 
 
 class ReviewLimitReached(Exception):
@@ -120,7 +116,7 @@ def policy_timers(policy: ReviewPolicy, since: datetime) -> list[tuple[datetime,
     return sorted(timers, key=lambda due_timer: due_timer[0])
 
 
-@workflow.defn(name="CrewRunWorkflow")
+@workflow.defn(name=WORKFLOW_TYPE)
 class CrewRunWorkflow:
     @workflow.init
     def __init__(self, run: CrewRunInput) -> None:
@@ -564,7 +560,7 @@ class CrewRunWorkflow:
 
     # ------------------------------------------------------------ handlers
 
-    @workflow.signal(name="resume")
+    @workflow.signal(name=h.RESUME_SIGNAL)
     def resume(self, payload: Any = None, *extra: Any) -> None:
         # Decoded here rather than by the converter, and tolerant of a missing or extra
         # argument: a malformed signal (say, from the CLI) is recorded as ignored with the
@@ -587,7 +583,7 @@ class CrewRunWorkflow:
             return
         self._take(signal)
 
-    @workflow.update(name="decide")
+    @workflow.update(name=h.DECIDE_UPDATE)
     def decide(self, signal: ResumeSignal) -> AuditEntry:
         """The API's resume: the same decision as the signal, answered with what came of it
         (the first verdict, for a repeated decision_id)."""
@@ -609,14 +605,14 @@ class CrewRunWorkflow:
         if signal.decision_id is not None and self._record.decision(signal.decision_id):
             return
         if (unassigned := self._record.why_not_assigned(signal)) is not None:
-            raise ApplicationError(unassigned, type=NOT_ASSIGNED, non_retryable=True)
+            raise ApplicationError(unassigned, type=h.NOT_ASSIGNED, non_retryable=True)
         if (no_edit := self._record.why_no_edit(signal)) is not None:
-            raise ApplicationError(no_edit, type=EDIT_REFUSED, non_retryable=True)
+            raise ApplicationError(no_edit, type=h.EDIT_REFUSED, non_retryable=True)
         if signal.keyed:
             return
         reason = self._record.why_not_applicable(signal)
         if reason is not None:
-            raise ApplicationError(reason, type=DECISION_REFUSED, non_retryable=True)
+            raise ApplicationError(reason, type=h.DECISION_REFUSED, non_retryable=True)
 
     def _take(self, signal: ResumeSignal) -> None:
         """Apply the decision, or record why not. A decision_id already taken (the API's
@@ -638,16 +634,16 @@ class CrewRunWorkflow:
         if self._decided.approvals_missing is None:
             self._decision = signal
 
-    @workflow.query(name="status")
+    @workflow.query(name=h.STATUS_QUERY)
     def status(self) -> StatusDocument:
         return self._record.status()
 
-    @workflow.query(name="decision")
+    @workflow.query(name=h.DECISION_QUERY)
     def decision(self, decision_id: str) -> AuditEntry | None:
         """What came of the resume with this decision id; None until the run has it."""
         return self._record.decision(decision_id)
 
-    @workflow.query(name="events")
+    @workflow.query(name=h.EVENTS_QUERY)
     def events(self, after: str | None = None) -> EventsPage:
         """The run's events after the one with this id (all of them without one)."""
         return self._record.events_after(after)
