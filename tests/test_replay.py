@@ -105,9 +105,11 @@ def test_a_fresh_history_with_a_review_policy_and_an_event_stream_replays(stack,
 def test_a_fresh_history_with_a_webhook_retried_after_its_local_attempt_replays(
     stack, api, receiver
 ):
-    """The first attempt of an event that asks nobody to act is a local activity (patched
-    in); a receiver that fails it gets the rest of the schedule from a regular activity after
-    a timer. A request for review is a regular activity from the start. Recorded."""
+    """The first attempt of an event that asks nobody to act is a local activity (since
+    behaviour version 1 of the run's input; before it, a patch); a receiver that fails it
+    gets the rest of the schedule from a regular activity after a timer. A request for review
+    is a regular activity from the start. Recorded; the file from the patch's days is kept
+    beside it."""
     receiver.answers["/crew-flaky-once"] = [503, 200]
     kickoff_id = kickoff(api, receiver, crewWebhookUrl=receiver.url("/crew-flaky-once"))
     human_input_request(receiver, kickoff_id, 1)
@@ -124,6 +126,9 @@ def test_a_fresh_history_with_a_webhook_retried_after_its_local_attempt_replays(
     # The request for review, then the crew_completed retry: both regular activities.
     scheduled = events.count("EVENT_TYPE_ACTIVITY_TASK_SCHEDULED")
     assert scheduled == 2, "a request for review or a retry was not a regular activity"
+    # The run's input says how it behaves: no patch marker, no TemporalChangeVersion upsert.
+    assert "webhook-first-attempt-local" not in history
+    assert "TemporalChangeVersion" not in history
     replay(history, kickoff_id)
     if os.environ.get("CREW_HITL_RECORD_HISTORY") == "1":
-        (HISTORIES / "webhook_retried_after_a_local_attempt.json").write_text(history)
+        (HISTORIES / "webhook_retried_after_a_local_attempt_v1.json").write_text(history)

@@ -141,7 +141,7 @@ class CrewRunWorkflow:
 
     @workflow.run
     async def run(self, run: CrewRunInput) -> StatusDocument:
-        self._outbox.start()
+        self._outbox.start(run.behaviour_version)
         if run.carried is not None:
             self._outbox.resend(run.carried.undelivered)
         else:

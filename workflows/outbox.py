@@ -28,6 +28,7 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from activities.webhooks import FINAL_ERRORS, RETRY_IN, WebhookActivities
     from crew_hitl.contracts.history import (
+        LOCAL_FIRST_ATTEMPT,
         DeliverWebhookInput,
         DeliveryResult,
         RetrySettings,
@@ -58,11 +59,14 @@ class Outbox:
         self._unfinished: dict[str, DeliverWebhookInput] = {}
         self._local_first = False
 
-    def start(self) -> None:
+    def start(self, behaviour_version: int) -> None:
         """Called first thing in a run: whether its deliveries make their first attempt as a
         local activity, decided once where the run starts (a patch asked from inside a
-        delivery's task was replayed out of place when a local activity was still running)."""
-        self._local_first = workflow.patched(LOCAL_FIRST_ATTEMPT_PATCH)
+        delivery's task was replayed out of place when a local activity was still running).
+        A run whose input says so is not asked the patch, and records no marker for it."""
+        self._local_first = behaviour_version >= LOCAL_FIRST_ATTEMPT or workflow.patched(
+            LOCAL_FIRST_ATTEMPT_PATCH
+        )
 
     @property
     def gone(self) -> set[str]:

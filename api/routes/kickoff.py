@@ -14,7 +14,12 @@ from api.failures import InvalidRequest
 from api.idempotency import idempotency_key, key_parameter, kickoff_id_for
 from api.ignored import ignored_fields
 from api.webhook_fields import check_webhook_urls, seal_webhooks
-from crew_hitl.contracts.history import CrewRunInput, EventStreamSpec, RetrySettings
+from crew_hitl.contracts.history import (
+    BEHAVIOUR_VERSION,
+    CrewRunInput,
+    EventStreamSpec,
+    RetrySettings,
+)
 from crew_hitl.contracts.http import KickoffRequest, KickoffResponse
 from crew_hitl.spec import CrewSpec
 from crew_hitl.targets import sealed_target
@@ -91,4 +96,5 @@ def run_input(
         heartbeat_timeout_seconds=settings.task_heartbeat_timeout,
         python_timeout_seconds=settings.python_task_timeout,
         force_continue_after_events=settings.force_continue_after_events,
+        behaviour_version=BEHAVIOUR_VERSION,
     )

@@ -90,6 +90,15 @@ class DeliveryResult(BaseModel):
     attempts: int
 
 
+# What a new run does that older runs did not is read from this number in its input (the
+# first event of its history), not asked with workflow.patched: each patch asked costs every
+# run a marker and an upsert of TemporalChangeVersion, a visibility write (2 of a benched
+# run's 34 events). Runs started without it (older histories, a start from the CLI) are
+# asked through the patch as before. 1: a webhook's first attempt is a local activity.
+BEHAVIOUR_VERSION = 1
+LOCAL_FIRST_ATTEMPT = 1
+
+
 class CrewRunInput(BaseModel):
     kickoff_id: str
     crew: CrewSpec
@@ -104,6 +113,7 @@ class CrewRunInput(BaseModel):
     python_timeout_seconds: float = 600.0
     force_continue_after_events: int = 10_000
     carried: CarriedRun | None = None
+    behaviour_version: int = 0
 
 
 class ResumeSignal(BaseModel):
