@@ -66,6 +66,7 @@ async def load(
             [
                 str(PY_SPY),
                 "record",
+                "--nonblocking",
                 "-p",
                 str(pids[name]),
                 "-f",
