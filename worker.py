@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.crewai_executor import prepare_environment
@@ -52,14 +52,17 @@ async def connect(
     )
 
 
-# Our modules are imported once per worker instead of once per workflow instance: re-importing
-# them was the largest cost of a workflow task in the profile (throughput 0.88 -> 1.08 of the
-# reference). Passed-through modules escape the sandbox's checks, so the replay tests run
-# every history through STRICT_WORKFLOW_RUNNER, where only the vocabulary is passed through
-# and a clock, randomness or I/O call in workflow code fails the test. Tracing needs nothing
-# more passed through: the interceptor's workflow side is temporalio's own (passed through by
-# default) and makes its spans outside the sandbox, through the worker (tests/test_tracing.py
-# runs it in both runners).
+# The sandbox's checks are the tests' job: every workflow test and every replayed history runs
+# in STRICT_WORKFLOW_RUNNER, where only the vocabulary is passed through and a clock,
+# randomness or I/O call in workflow code fails the test. The workflow is this project's code
+# only (a crew's code runs in activities), so the worker runs it outside the sandbox by
+# default: the SDK runs every activation, and every payload of every command, through `exec`
+# in the sandbox (a fifth of the worker's profile; worker CPU per run 49-54 -> 41 ms, bench
+# throughput 0.98-1.07 -> 1.19 of the reference). CREW_HITL_WORKFLOW_SANDBOX=true keeps it,
+# with our modules imported once per worker instead of once per workflow instance (the
+# re-import was once the largest cost of a workflow task: throughput 0.88 -> 1.08). Tracing
+# needs nothing more passed through: the interceptor's workflow side is temporalio's own and
+# makes its spans through the worker (tests/test_tracing.py runs it in both runners).
 OUR_MODULES = ("crew_hitl", "workflows", "activities")
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*OUR_MODULES)
@@ -67,6 +70,16 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 STRICT_WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("crew_hitl")
 )
+# Polls for workflow tasks, half of them on the task queue every new run and every run the
+# worker no longer holds starts from (the SDK's default, 5 with a fifth of them there, kept
+# new runs waiting under load: kickoff -> first webhook p50 with 50 in flight went from
+# 1.01 to 0.82 of the reference's, throughput 1.19 -> 1.16, within the bench's noise).
+WORKFLOW_TASK_POLLS = 10
+NEW_RUN_POLL_SHARE = 0.5
+
+
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    return WORKFLOW_RUNNER if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
 
 
 def build_worker(
@@ -85,7 +98,9 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=[CrewRunWorkflow],
-        workflow_runner=WORKFLOW_RUNNER,
+        workflow_runner=workflow_runner(settings),
+        max_concurrent_workflow_task_polls=WORKFLOW_TASK_POLLS,
+        nonsticky_to_sticky_poll_ratio=NEW_RUN_POLL_SHARE,
         activities=[
             tasks.execute_task,
             webhooks.deliver_webhook,

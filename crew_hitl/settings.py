@@ -70,6 +70,8 @@ class Settings(BaseModel):
     # Where the worker serves its metrics; port 0 serves none.
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    # Run the workflow inside Temporal's sandbox in production too (the tests always do).
+    workflow_sandbox: bool = False
     log_level: str = "INFO"
 
     @field_validator(
