@@ -151,7 +151,10 @@ async def poll(settings: Settings, client: Client, metrics: ActivityMetrics) -> 
         worker = build_worker(client, settings, http, models, metrics)
         async with worker:
             log.info(
-                "worker polling task queue %r at %s", settings.task_queue, settings.temporal_address
+                "worker polling task queue %r at %s (workflow %s Temporal's sandbox)",
+                settings.task_queue,
+                settings.temporal_address,
+                "in" if settings.workflow_sandbox else "outside",
             )
             await stop.wait()
             log.info("worker shutting down")

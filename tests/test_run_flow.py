@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import base64
 
-from support import WEBHOOK_TOKEN, human_input_request, kickoff, resume, state_is, wait_status
+import pytest
+
+from support import (
+    TOKEN,
+    WEBHOOK_TOKEN,
+    api_client,
+    human_input_request,
+    kickoff,
+    resume,
+    state_is,
+    wait_status,
+)
 
 
 def test_kickoff_pauses_for_human_input_with_an_authenticated_webhook(api, receiver):
@@ -198,3 +209,18 @@ def test_inputs_root_and_health(api):
     health = api.get("/health")
     assert health.status_code == 200
     assert health.json()["workers"] >= 1
+
+
+@pytest.mark.parametrize("own_stack", [{"workflow_sandbox": True}], indirect=True)
+def test_the_seed_flow_runs_with_the_worker_in_the_sandbox(own_stack, receiver):
+    """CREW_HITL_WORKFLOW_SANDBOX=true: the worker runs the workflow in Temporal's sandbox
+    with our modules passed through (the default runs it outside)."""
+    with api_client(own_stack, TOKEN) as api:
+        kickoff_id = kickoff(api, receiver)
+        human_input_request(receiver, kickoff_id, 1)
+        assert resume(api, kickoff_id, "research_task", False, "More").status_code == 200
+        human_input_request(receiver, kickoff_id, 2)
+        assert resume(api, kickoff_id, "research_task", True, "Good").status_code == 200
+        status = wait_status(api, kickoff_id, state_is("SUCCESS"))
+    assert [r["decision"] for r in status["tasks"][0]["rounds"]] == ["rejected", "approved"]
+    assert "(workflow in Temporal's sandbox)" in (own_stack.log_dir / "worker.log").read_text()
