@@ -37,7 +37,11 @@ class Follower:
         self.generation = 0  # bumped whenever the run's history grows (or it ends)
         self.finished = False
         self.watchers = 0
-        self._changed = asyncio.Condition()
+        # Set, and replaced, at each change. An Event, not a Condition: a watcher whose client
+        # went away is cancelled (repeatedly, by Starlette's cancel scope) while it waits, and
+        # a Condition's wait then gave its lock back before it had it again ("Lock is not
+        # acquired", an ASGI error logged with its traceback per disconnected stream).
+        self._changed = asyncio.Event()
         self._status: StatusDocument | None = None
         self._status_generation = -1
         self._status_expires = 0.0
@@ -70,12 +74,10 @@ class Follower:
 
     async def wait_change(self, seen: int, timeout: float) -> bool:
         """Whether the history grew past generation `seen` within `timeout` seconds."""
-        async with self._changed:
+        if self.generation <= seen and not self.finished:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: self.generation > seen or self.finished),
-                    timeout,
-                )
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait()
         return self.generation > seen
 
     async def status(self) -> tuple[StatusDocument, int]:
@@ -102,11 +104,11 @@ class Follower:
             self._status_expires = time.monotonic() + DEGRADED_SECONDS if document.degraded else 0
         return document, generation
 
-    async def _bump(self, finished: bool = False) -> None:
-        async with self._changed:
-            self.generation += 1
-            self.finished = self.finished or finished
-            self._changed.notify_all()
+    def _bump(self, finished: bool = False) -> None:
+        self.generation += 1
+        self.finished = self.finished or finished
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     async def _follow(self) -> None:
         token = b""
@@ -116,7 +118,7 @@ class Follower:
                 page = await self._gateway.history_page(self.kickoff_id, token, LONG_POLL_SECONDS)
             except NotFound:
                 if await self._ended():
-                    await self._bump(finished=True)
+                    self._bump(finished=True)
                     return
                 token = b""  # a page token the server no longer takes: from the start
                 continue
@@ -127,10 +129,10 @@ class Follower:
                 continue
             pause = RETRY_SECONDS
             if page.events:
-                await self._bump()
+                self._bump()
             if page.closed or not page.next_page_token:
                 if await self._ended():
-                    await self._bump(finished=True)
+                    self._bump(finished=True)
                     return
                 # Continued as new: follow the run that goes on, from its start.
                 token = b""
