@@ -82,6 +82,11 @@ def workflow_runner(settings: Settings) -> WorkflowRunner:
     return WORKFLOW_RUNNER if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
 
 
+def in_sandbox(worker: Worker) -> bool:
+    """Whether the worker runs its workflows in the sandbox (its start line says so)."""
+    return isinstance(worker.config().get("workflow_runner"), SandboxedWorkflowRunner)
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -154,7 +159,7 @@ async def poll(settings: Settings, client: Client, metrics: ActivityMetrics) -> 
                 "worker polling task queue %r at %s (workflow %s Temporal's sandbox)",
                 settings.task_queue,
                 settings.temporal_address,
-                "in" if settings.workflow_sandbox else "outside",
+                "in" if in_sandbox(worker) else "outside",
             )
             await stop.wait()
             log.info("worker shutting down")
