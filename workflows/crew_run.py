@@ -187,11 +187,10 @@ class CrewRunWorkflow:
             if not task.human_input:
                 break
             self._request_review(task, round_number, result.output)
-            requested = workflow.now()
             await self._await_decision(task, round_number)
             decision, self._decision = self._decision, None
             assert decision is not None
-            self._count_decision(task, decision, requested, round_number)
+            self._count_decision(task, decision, round_number)
             await self._identify_sender(decision)
             if decision.is_approve:
                 break
@@ -204,10 +203,10 @@ class CrewRunWorkflow:
         self._record.complete_task(task.name)
         self._emit_task_completed(task)
 
-    def _count_decision(
-        self, task: TaskSpec, decision: ResumeSignal, requested: datetime, round_number: int
-    ) -> None:
-        decided = self._record.progress_of(task.name).rounds[-1].decided_at or workflow.now()
+    def _count_decision(self, task: TaskSpec, decision: ResumeSignal, round_number: int) -> None:
+        latest = self._record.progress_of(task.name).rounds[-1]
+        decided = latest.decided_at or workflow.now()
+        requested = latest.requested_at or decided
         self._metrics.decided(task.name, Verdict.of(decision.is_approve), requested, decided)
         if decision.is_approve:
             self._metrics.approved_after(task.name, round_number)
