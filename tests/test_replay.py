@@ -1,7 +1,9 @@
 """Replay: a change to CrewRunWorkflow that would break running histories fails here.
 
 `tests/histories/` holds histories recorded from real runs. To record a new one after a
-deliberate, patched change: CREW_HITL_RECORD_HISTORY=1 make test (then commit the file)."""
+deliberate change (a new behaviour_version, or a patch): run its test alone with
+CREW_HITL_RECORD_HISTORY=1 and have it write a new file; the old one keeps proving that runs
+from before the change replay."""
 
 from __future__ import annotations
 
