@@ -6,12 +6,12 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
 
 from api.attestation import checked_sources
 from api.crewai_status import with_crewai_fields
 from api.dependencies import Caller, Gateway, ServicesDep
 from api.errors import error_responses
+from api.event_stream_response import EventStreamResponse
 from api.listing import MAX_PAGE_SIZE, ExecutionsPage, RunFilter, summary
 from api.watch import event_stream, status_after
 from crew_hitl.contracts.http import StopResponse
@@ -72,22 +72,20 @@ async def status(
 
 @router.get(
     "/events/{kickoff_id:path}",
-    response_class=StreamingResponse,
+    response_class=EventStreamResponse,
     responses={**EVENT_STREAM, **error_responses(401, 404, 422, 503)},
     openapi_extra={"parameters": [LAST_EVENT_ID]},
 )
 async def events(
     request: Request, kickoff_id: str, services: ServicesDep, _: Caller
-) -> StreamingResponse:
+) -> EventStreamResponse:
     """Server-sent events: the run's events from its first (or after `Last-Event-ID`),
     ending after its last."""
     gateway = services.gateway
     await gateway.describe(kickoff_id)  # 404 before the stream starts
     last_id = request.headers.get("last-event-id") or None
     stream = event_stream(gateway, services.followers, kickoff_id, last_id, request.is_disconnected)
-    return StreamingResponse(
-        stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-    )
+    return EventStreamResponse(stream, headers={"Cache-Control": "no-cache"})
 
 
 @router.post("/stop/{kickoff_id:path}", responses=error_responses(401, 404, 409, 422, 503))
