@@ -3,14 +3,17 @@
 other one a long-poll (GET /status?wait=&since=), the rest server-sent event streams (GET
 /events) — wait for news for `seconds`; the CPU the worker and the Temporal server
 spend meanwhile is compared with the same window without them, and runs going through
-meanwhile are timed with and without the watchers."""
+meanwhile are timed with and without the watchers (two batches each way, interleaved)."""
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from api.followers import LINGER_SECONDS
 from drivers import CrewHitlDriver, full_run
 from http_client import LeanClient
 from procs import cpu_seconds
@@ -66,16 +69,62 @@ async def event_streamer(port: int, token: str, run_id: str, stop: asyncio.Event
     return events
 
 
-async def runs_per_s(driver: CrewHitlDriver, receiver: Receiver, runs: int) -> float:
+@dataclass
+class Batch:
+    """Runs taken through end to end, 25 at a time: how fast, and the CPU they cost."""
+
+    runs_per_s: float
+    cpu_ms_per_run: float
+
+
+async def batch(
+    driver: CrewHitlDriver, receiver: Receiver, runs: int, pids: dict[str, int]
+) -> Batch:
     gate = asyncio.Semaphore(25)
 
     async def bounded() -> None:
         async with gate:
             await full_run(driver, receiver)
 
+    cpu_before = cpu_of(pids)
     start = time.monotonic()
     await asyncio.gather(*(bounded() for _ in range(runs)))
-    return runs / (time.monotonic() - start)
+    elapsed = time.monotonic() - start
+    cpu = sum(cpu_of(pids).values()) - sum(cpu_before.values())
+    return Batch(runs / elapsed, cpu * 1000 / runs)
+
+
+class Watchers:
+    """`clients` watchers spread over `run_ids`: every other one a long-poll, the rest streams."""
+
+    def __init__(self, port: int, token: str, run_ids: list[str], clients: int) -> None:
+        self.port, self.token, self.run_ids, self.clients = port, token, run_ids, clients
+        self.answers = [0, 0]  # long-poll answers, stream events
+
+    async def __aenter__(self) -> Watchers:
+        self._api = LeanClient("127.0.0.1", self.port, self.token, size=self.clients + 10)
+        self._stop = asyncio.Event()
+        self._pollers = []
+        for n in range(self.clients):  # clients arrive over a few seconds, 100 at a time
+            run_id = self.run_ids[n % len(self.run_ids)]
+            follow = (
+                long_poller(self._api, run_id, self._stop)
+                if n % 2 == 0
+                else event_streamer(self.port, self.token, run_id, self._stop)
+            )
+            self._pollers.append(asyncio.create_task(follow))
+            if n % 100 == 99:
+                await asyncio.sleep(0.5)
+        await asyncio.sleep(5)  # every client has asked once and waits
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._stop.set()
+        answers = await asyncio.gather(*self._pollers)
+        self.answers[0] += sum(answers[0::2])
+        self.answers[1] += sum(answers[1::2])
+        await self._api.close()
+        await asyncio.sleep(LINGER_SECONDS)  # the runs' followers retire
 
 
 async def watchers(
@@ -96,28 +145,23 @@ async def watchers(
         run_ids.append(run_id)
     await asyncio.sleep(5)  # deliveries settle
     quiet = await cpu_percent_over(pids, seconds)
-    alone = await runs_per_s(driver, receiver, runs)
-
-    api = LeanClient("127.0.0.1", port, token, size=clients + 10)
-    stop = asyncio.Event()
-    pollers = []
-    for n in range(clients):  # clients arrive over a few seconds, 100 at a time
-        run_id = run_ids[n % paused]
-        follow = (
-            long_poller(api, run_id, stop)
-            if n % 2 == 0
-            else event_streamer(port, token, run_id, stop)
-        )
-        pollers.append(asyncio.create_task(follow))
-        if n % 100 == 99:
-            await asyncio.sleep(0.5)
-    await asyncio.sleep(5)  # every client has asked once and waits
-    watched = await cpu_percent_over(pids, seconds)
-    along = await runs_per_s(driver, receiver, runs)
-    stop.set()
-    answers = await asyncio.gather(*pollers)
-    await api.close()
+    # Batches go without, with, with, without, twice, so a drift of the host's speed weighs on
+    # both sides alike: on this VM, batches of the same kind a minute apart differed by up to
+    # half, and one batch each way gave drops from -25 % to +31 % in runs of the same code.
+    # The CPU per run is the steadier figure (what the host lends other guests is not in it).
+    alone: list[Batch] = []
+    along: list[Batch] = []
+    following = Watchers(port, token, run_ids, clients)
+    for round_ in range(2):
+        alone.append(await batch(driver, receiver, runs, pids))
+        async with following:
+            if round_ == 0:
+                watched = await cpu_percent_over(pids, seconds)
+            along += [await batch(driver, receiver, runs, pids) for _ in range(2)]
+        alone.append(await batch(driver, receiver, runs, pids))
     added = {name: watched[name] - quiet[name] for name in pids}
+    runs_alone = statistics.fmean(b.runs_per_s for b in alone)
+    runs_along = statistics.fmean(b.runs_per_s for b in along)
     return {
         "clients": clients,
         "paused_runs": paused,
@@ -126,16 +170,20 @@ async def watchers(
         "cpu_percent_watched": watched,
         "cpu_percent_added": added,
         "worker_and_server_added_percent": added["worker"] + added["temporal"],
-        "runs_per_s_alone": alone,
-        "runs_per_s_watched": along,
-        "throughput_drop_percent": (alone - along) * 100 / alone,
-        "long_poll_answers": sum(answers[0::2]),
-        "stream_events": sum(answers[1::2]),
+        "runs_per_s_alone": runs_alone,
+        "runs_per_s_watched": runs_along,
+        "batches": {"alone": [asdict(b) for b in alone], "watched": [asdict(b) for b in along]},
+        "cpu_ms_per_run_alone": statistics.fmean(b.cpu_ms_per_run for b in alone),
+        "cpu_ms_per_run_watched": statistics.fmean(b.cpu_ms_per_run for b in along),
+        "throughput_drop_percent": (runs_alone - runs_along) * 100 / runs_alone,
+        "long_poll_answers": following.answers[0],
+        "stream_events": following.answers[1],
     }
 
 
 def watcher_lines(result: dict[str, Any]) -> list[str]:
     added = result["cpu_percent_added"]
+    batches = result["batches"]
     return [
         "",
         f"| {result['clients']:,} watchers (half long-polls, half event streams) on "
@@ -149,4 +197,12 @@ def watcher_lines(result: dict[str, Any]) -> list[str]:
         f"| runs/s meanwhile, without / with watchers | {result['runs_per_s_alone']:.1f} / "
         f"{result['runs_per_s_watched']:.1f} ({result['throughput_drop_percent']:.1f} % drop, "
         "goal < 5 %) |",
+        f"| runs/s of each batch, without / with | {spread(batches['alone'])} / "
+        f"{spread(batches['watched'])} |",
+        f"| CPU per run meanwhile (all three processes), without / with | "
+        f"{result['cpu_ms_per_run_alone']:.0f} / {result['cpu_ms_per_run_watched']:.0f} ms |",
     ]
+
+
+def spread(batches: list[dict[str, float]]) -> str:
+    return ", ".join(f"{b['runs_per_s']:.1f}" for b in batches)
