@@ -17,7 +17,8 @@ from starlette.types import Receive, Scope, Send
 
 
 class EventStreamResponse(StreamingResponse):
-    media_type = "text/event-stream"
+    # No media_type of the class's own (the route gives it): FastAPI would document the
+    # route's JSON error answers as event streams too.
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         streaming = asyncio.ensure_future(self.stream_response(send))

@@ -85,7 +85,9 @@ async def events(
     await gateway.describe(kickoff_id)  # 404 before the stream starts
     last_id = request.headers.get("last-event-id") or None
     stream = event_stream(gateway, services.followers, kickoff_id, last_id, request.is_disconnected)
-    return EventStreamResponse(stream, headers={"Cache-Control": "no-cache"})
+    return EventStreamResponse(
+        stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @router.post("/stop/{kickoff_id:path}", responses=error_responses(401, 404, 409, 422, 503))
