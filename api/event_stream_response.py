@@ -4,9 +4,9 @@ Starlette's StreamingResponse runs the stream and the wait for the client's disc
 anyio task group. The group's done-callback keeps the CancelledError it reads in a local of its
 own frame, and the error's traceback holds that frame: every stream whose client left stayed in
 a reference cycle of about 100 objects (its request, response, coroutine frames), freed only at
-the cyclic collector's rare full collection. After 1,000 streams closed, the API's small-object
-arenas had grown by 31 MB and stayed that size (probe, 2026-12-03: 106 objects of cyclic
-garbage per closed stream). Two plain asyncio tasks leave none."""
+the cyclic collector's rare full collection (probe, 2026-12-03: 106 objects of cyclic garbage
+per closed stream; after 1,000 streams closed, 11 MB of them still alive). Two plain asyncio
+tasks leave none."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class EventStreamResponse(StreamingResponse):
             streaming.cancel()
             listening.cancel()
             await asyncio.wait((streaming, listening))
-        if not streaming.cancelled() and streaming.exception() is not None:
+        if not streaming.cancelled():
             streaming.result()  # a failure of the stream itself is the request's failure
         if self.background is not None:
             await self.background()

@@ -38,9 +38,9 @@ class Follower:
         self.finished = False
         self.watchers = 0
         # Set, and replaced, at each change. An Event, not a Condition: a watcher whose client
-        # went away is cancelled (repeatedly, by Starlette's cancel scope) while it waits, and
-        # a Condition's wait then gave its lock back before it had it again ("Lock is not
-        # acquired", an ASGI error logged with its traceback per disconnected stream).
+        # went away is cancelled while it waits, and cancelled again (as Starlette's cancel
+        # scope did at each turn) a Condition's wait gave its lock back before it had it again
+        # ("Lock is not acquired", an ASGI error logged with its traceback).
         self._changed = asyncio.Event()
         self._status: StatusDocument | None = None
         self._status_generation = -1
