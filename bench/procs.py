@@ -1,4 +1,5 @@
-"""What a process has spent, from /proc: CPU time and resident memory."""
+"""What a process has spent, from /proc: CPU time and resident memory; and what the host's
+hypervisor took for other guests."""
 
 from __future__ import annotations
 
@@ -16,3 +17,14 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def host_steal() -> tuple[int, int]:
+    """The host's CPU time so far and its part stolen by other guests, in ticks."""
+    ticks = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(ticks), ticks[7]
+
+
+def steal_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[0] - before[0]
+    return (after[1] - before[1]) * 100 / total if total else 0.0

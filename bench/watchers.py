@@ -11,13 +11,12 @@ import asyncio
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from api.followers import LINGER_SECONDS
 from drivers import CrewHitlDriver, full_run
 from http_client import LeanClient
-from procs import cpu_seconds
+from procs import cpu_seconds, host_steal, steal_percent
 from receiver import Receiver
 
 WAIT_SECONDS = 20
@@ -97,17 +96,6 @@ async def batch(
     return Batch(runs / elapsed, cpu, steal_percent(steal_before, host_steal()))
 
 
-def host_steal() -> tuple[int, int]:
-    """The host's CPU time so far and its stolen part, in ticks (/proc/stat)."""
-    ticks = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(ticks), ticks[7]
-
-
-def steal_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
-    total = after[0] - before[0]
-    return (after[1] - before[1]) * 100 / total if total else 0.0
-
-
 def cpu_per_run(batches: list[Batch]) -> dict[str, float]:
     return {
         name: statistics.fmean(b.cpu_ms_per_run[name] for b in batches)
@@ -169,14 +157,16 @@ async def watchers(
     # Batches go without, with, with, without, twice, so a drift of the host's speed weighs on
     # both sides alike: on this VM, batches of the same kind a minute apart differed by up to
     # half, and one batch each way gave drops from -25 % to +31 % in runs of the same code.
-    # The CPU per run is the steadier figure (what the host lends other guests is not in it).
+    # The CPU per run is no steadier: it rises and falls with the steal too (46-73 ms on the
+    # server in batches of one run), so each batch reports the steal beside its figures.
     alone: list[Batch] = []
     along: list[Batch] = []
+    watched: dict[str, float] = {}
     following = Watchers(port, token, run_ids, clients)
-    for round_ in range(2):
+    for _ in range(2):
         alone.append(await batch(driver, receiver, runs, pids))
         async with following:
-            if round_ == 0:
+            if not watched:  # the CPU window, once
                 watched = await cpu_percent_over(pids, seconds)
             along += [await batch(driver, receiver, runs, pids) for _ in range(2)]
         alone.append(await batch(driver, receiver, runs, pids))
