@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -86,11 +87,37 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+# Ports handed out by this process, not to be handed out twice before they are bound.
+_handed_out: set[int] = set()
+LOWEST_FREE_PORT = 10000
+
+
+def ephemeral_ports_start() -> int:
+    """Where the kernel's range for outgoing connections' local ports begins."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on now (for tests and the benchmark)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nothing listens on now (for tests and the benchmark), below the range
+    outgoing connections take their local ports from: a port the kernel picks for bind(0) is in
+    that range, and any connection opened before the port is bound may take it (it happened in
+    CI: the dev server's Web UI, bound a few seconds after, found its port in use)."""
+    end = max(ephemeral_ports_start(), LOWEST_FREE_PORT + 1000)
+    for _ in range(1000):
+        port = random.randrange(LOWEST_FREE_PORT, end)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free loopback port between {LOWEST_FREE_PORT} and {end}")
 
 
 def on_free_ports(settings: Settings, data_dir: Path) -> Settings:
