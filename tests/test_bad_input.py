@@ -347,7 +347,16 @@ def test_an_approval_and_a_rejection_racing_apply_one(api, receiver):
     human_input_request(receiver, kickoff_id, 1)
     answers = decide_at_once(api, kickoff_id, [True, False] * 3, round=1)
 
-    status = wait_status(api, kickoff_id, state_is("SUCCESS", "PENDING_HUMAN_INPUT"))
+    # Round 1 is PENDING_HUMAN_INPUT already: wait for the decision that applied as well (when
+    # every answer went unconfirmed, as signals, none may have applied yet).
+    status = wait_status(
+        api,
+        kickoff_id,
+        lambda s: (
+            s["state"] in ("SUCCESS", "PENDING_HUMAN_INPUT")
+            and any(e["applied"] for e in s["audit"])
+        ),
+    )
     assert_one_applied(answers, status)
     [first, *later] = status["tasks"][0]["rounds"]
     assert first["feedback"] == f"approve={first['decision'] == 'approved'}"

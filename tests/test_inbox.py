@@ -395,20 +395,27 @@ def test_sign_out_ends_the_session_for_good(inbox_stack):
 
 @pytest.fixture(scope="module")
 def idle_expiring_api(inbox_stack, tmp_path_factory) -> Iterator[httpx.Client]:
-    yield from extra_api(inbox_stack, tmp_path_factory, inbox_idle_timeout=2)
+    yield from extra_api(inbox_stack, tmp_path_factory, inbox_idle_timeout=IDLE_TIMEOUT)
+
+
+# A use renews the session when it is older than a quarter of the idle timeout; the time between
+# two renewals is the pause plus the whole previous page (a listing and up to 20 run queries),
+# so the pause leaves a page 2.5 s to answer.
+IDLE_TIMEOUT = 4.0
+PAUSE_IN_USE = 1.5
 
 
 def test_a_session_ends_when_it_is_not_used_and_lives_while_it_is(idle_expiring_api):
     with httpx.Client(base_url=str(idle_expiring_api.base_url), timeout=15) as browser:
         assert sign_in(browser, ALICE).status_code == 303
-        # Used every 1.2 s, the session outlives its 2 s idle timeout: each use renews it.
-        for _ in range(3):
-            time.sleep(1.2)
+        # Used every 1.5 s, the session outlives its 4 s idle timeout: each use renews it.
+        for _ in range(4):
+            time.sleep(PAUSE_IN_USE)
             page = browser.get("/ui")
             assert page.status_code == 200, "a session in use ended"
         assert "crew_hitl_session=" in page.headers.get("set-cookie", "")
         renewed = browser.cookies.get("crew_hitl_session", path="/ui")
-        time.sleep(2.5)
+        time.sleep(IDLE_TIMEOUT + 0.5)
         assert browser.get("/ui").status_code == 303, "an idle session was still valid"
     # The cookie itself is refused, wherever it is sent from.
     with httpx.Client(base_url=str(idle_expiring_api.base_url), timeout=15) as thief:
@@ -419,7 +426,7 @@ def test_a_session_ends_when_it_is_not_used_and_lives_while_it_is(idle_expiring_
 def test_sign_out_is_not_undone_by_a_renewed_cookie(idle_expiring_api):
     with httpx.Client(base_url=str(idle_expiring_api.base_url), timeout=15) as browser:
         assert sign_in(browser, ALICE).status_code == 303
-        time.sleep(1.2)  # the next request renews the session, and signs out
+        time.sleep(PAUSE_IN_USE)  # the next request renews the session, and signs out
         out = browser.post("/ui/sign-out", data={"csrf": csrf_of(browser.get("/ui").text)})
         assert out.status_code == 303
         [session_cookie] = [

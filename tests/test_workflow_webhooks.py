@@ -109,7 +109,8 @@ def test_a_failing_receiver_gets_the_whole_default_retry_schedule_and_the_run_wa
     asyncio.run(retry_schedule_against_a_failing_receiver())
     wall = time.perf_counter() - started
     print(f"default retry schedule ({sum(DEFAULT_RETRY_SCHEDULE) / 3600:.1f} h) in {wall:.2f} s")
-    assert wall < 10, f"time was not skipped: {wall:.1f} s of wall time"
+    # ~28 h of schedule: a minute of wall time (a loaded CI host's margin) still proves skipping.
+    assert wall < 60, f"time was not skipped: {wall:.1f} s of wall time"
 
 
 async def retry_schedule_against_a_failing_receiver() -> None:
@@ -160,7 +161,8 @@ async def retry_schedule_against_a_failing_receiver() -> None:
     gaps = [(later.at - earlier.at).total_seconds() for earlier, later in pairwise(hits)]
     assert len(gaps) == len(schedule)
     for gap, planned in zip(gaps, schedule, strict=True):
-        assert planned <= gap < planned + 2, f"gaps {gaps} do not follow {schedule}"
+        # The test server's clock runs at real speed while an attempt runs: leave it 10 s.
+        assert planned <= gap < planned + 10, f"gaps {gaps} do not follow {schedule}"
     assert row.gave_up_at is not None
     assert abs((row.gave_up_at - hits[-1].at).total_seconds()) < 2
 
