@@ -100,9 +100,12 @@ async def decided(
     with contextlib.suppress(RunMovedOn):  # no run open to update: looked at below
         if (verdict := await gateway.decide(body.execution_id, decision)) is not None:
             return verdict
+    info = await gateway.describe(body.execution_id)
     try:
-        await check_still_waiting(gateway, body, crews)
+        check_still_waiting(info, body, crews)
     except RunMovedOn:
+        if not await some_worker_could_have_taken_it(gateway, info):
+            raise
         # The update may have been applied all the same, by a worker slower than the timeout,
         # and the run moved on because of it (seen at a load average of 10, when an approval
         # ended the run): the same update again is answered with its first outcome while the
@@ -131,12 +134,19 @@ async def verdict_now(
     return earlier
 
 
-async def check_still_waiting(
-    gateway: TemporalGateway, body: ResumeRequest, crews: CrewRegistry
-) -> None:
-    """NotFound without such a run; RunMovedOn unless the task waits for input as the server
-    sees it (no worker asked), naming the crew's tasks when it has no such task."""
-    info = await gateway.describe(body.execution_id)
+async def some_worker_could_have_taken_it(gateway: TemporalGateway, info: RunInfo) -> bool:
+    """Whether a worker may have applied the decision the run did not confirm: not when none has
+    polled the run's queue for minutes, and then waiting LATE seconds more for a worker's word,
+    and asking the run its verdict, only made a stale /resume take 12 to 16 s to its 409."""
+    try:
+        return await gateway.workers_polling(info.task_queue) > 0
+    except Failure:
+        return True  # the server would not say: wait as if one might have
+
+
+def check_still_waiting(info: RunInfo, body: ResumeRequest, crews: CrewRegistry) -> None:
+    """RunMovedOn unless the task waits for input as the server sees it (no worker asked),
+    naming the crew's tasks when it has no such task."""
     check_known_task(crews, info, body)
     check_waiting(info, body)
 

@@ -365,13 +365,15 @@ class TemporalGateway:
         except WorkflowQueryFailedError as err:
             raise RunNotAnswering(err.message) from None
 
-    async def workers_polling(self) -> int:
+    async def workers_polling(self, task_queue: str | None = None) -> int:
+        """Workers that polled the queue's workflow tasks lately (the server keeps a poller for
+        minutes after its last poll); the configured queue unless another is named."""
         client = await self.client()
         with translated():
             response = await client.workflow_service.describe_task_queue(
                 DescribeTaskQueueRequest(
                     namespace=client.namespace,
-                    task_queue=TaskQueue(name=self._settings.task_queue),
+                    task_queue=TaskQueue(name=task_queue or self._settings.task_queue),
                     task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
                 ),
                 timeout=timedelta(seconds=3),

@@ -35,6 +35,8 @@ class RunInfo:
     state: RunState
     pending_task: str | None
     closed: bool
+    # The queue the run's workflow tasks go to ("" when the server did not say).
+    task_queue: str = ""
     # The kickoff's trace context, read only when tracing is on (api/traces.py).
     trace_context: dict[str, str] | None = None
 
@@ -59,6 +61,7 @@ def run_info(kickoff_id: str, info: WorkflowExecutionInfo) -> RunInfo:
         state=state,
         pending_task=attrs.get(sa.PENDING_TASK_ID),
         closed=closed,
+        task_queue=info.task_queue,
     )
 
 

@@ -3,6 +3,7 @@ can, and says so."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -70,3 +71,21 @@ def test_status_of_a_run_closed_without_a_worker_comes_from_the_server(workerles
     assert body["degraded"]
     assert body["error"]
     assert workerless_api.post(f"/stop/{kickoff_id}").status_code == 409
+
+
+@pytest.mark.parametrize("key", [None, "stale-resume-key"])
+def test_a_stale_resume_without_a_worker_is_a_prompt_409(workerless_api, key):
+    """No worker has polled the run's queue: none can have taken the decision, so the API need
+    not wait LATE seconds more for one to say so (it took 12 s here, 16 s with the defaults)."""
+    kickoff_id = workerless_api.post("/kickoff", json={"inputs": {"topic": "x"}}).json()[
+        "kickoff_id"
+    ]
+    body = {"execution_id": kickoff_id, "task_id": "research_task", "is_approve": True}
+    headers = {"Idempotency-Key": key} if key else {}
+    started = time.monotonic()
+    response = workerless_api.post("/resume", json=body, headers=headers)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 409, response.text
+    assert "no task is waiting for input" in response.json()["message"]
+    assert elapsed < 5, f"{elapsed:.1f} s"  # api.decisions.LATE is 10 s
+    workerless_api.post(f"/stop/{kickoff_id}")
