@@ -79,6 +79,8 @@ async def apply_decision(
     )
     try:
         verdict = await decided(gateway, body, decision, services.crews)
+    except NoWorkerTookIt:
+        raise  # so the first attempt was not taken either: nothing to ask the run
     except RunMovedOn:
         # A retry may find the run moved on by its own first attempt: answer as that one was.
         if key is None or (earlier := await verdict_now(gateway, body, decision_id)) is None:
@@ -103,9 +105,9 @@ async def decided(
     info = await gateway.describe(body.execution_id)
     try:
         check_still_waiting(info, body, crews)
-    except RunMovedOn:
+    except RunMovedOn as moved:
         if not await some_worker_could_have_taken_it(gateway, info):
-            raise
+            raise NoWorkerTookIt(moved.message, **moved.details) from None
         # The update may have been applied all the same, by a worker slower than the timeout,
         # and the run moved on because of it (seen at a load average of 10, when an approval
         # ended the run): the same update again is answered with its first outcome while the
@@ -134,10 +136,16 @@ async def verdict_now(
     return earlier
 
 
+class NoWorkerTookIt(RunMovedOn):
+    """The task is not waiting, and no worker has polled the run's queue for minutes."""
+
+
 async def some_worker_could_have_taken_it(gateway: TemporalGateway, info: RunInfo) -> bool:
     """Whether a worker may have applied the decision the run did not confirm: not when none has
     polled the run's queue for minutes, and then waiting LATE seconds more for a worker's word,
-    and asking the run its verdict, only made a stale /resume take 12 to 16 s to its 409."""
+    and asking the run its verdict, only made a stale /resume take 12 to 16 s to its 409 (19 s
+    with an Idempotency-Key). A worker's first poll shows here 0.1 s after it starts (probe on
+    the dev server, 2026-12-03), well inside the patience the update was given."""
     try:
         return await gateway.workers_polling(info.task_queue) > 0
     except Failure:

@@ -87,5 +87,6 @@ def test_a_stale_resume_without_a_worker_is_a_prompt_409(workerless_api, key):
     elapsed = time.monotonic() - started
     assert response.status_code == 409, response.text
     assert "no task is waiting for input" in response.json()["message"]
+    print(f"stale resume answered 409 in {elapsed:.2f} s")
     assert elapsed < 5, f"{elapsed:.1f} s"  # api.decisions.LATE is 10 s
     workerless_api.post(f"/stop/{kickoff_id}")
