@@ -14,8 +14,9 @@ from api.followers import Followers
 from api.gateway import RunNotAnswering, TemporalGateway
 from crew_hitl.contracts.status import StatusDocument
 
-# How often a waiting client checks whether it is still connected (a local check, no query;
-# every second, 1,000 waiting clients cost the API a third of a core).
+# How often a waiting long-poll checks that its client is still connected, and a waiting
+# stream that its run has not ended (local checks, no query; every second, 1,000 waiting
+# clients cost the API a third of a core).
 CONNECTED_CHECK_SECONDS = 10.0
 Disconnected = Callable[[], Awaitable[bool]]
 
@@ -58,12 +59,12 @@ async def event_stream(
     followers: Followers,
     kickoff_id: str,
     last_id: str | None,
-    disconnected: Disconnected,
 ) -> AsyncIterator[str]:
     """The run's events as server-sent events, from after `last_id`, until its last (or
-    until the run has ended some other way, say terminated in Temporal)."""
+    until the run has ended some other way, say terminated in Temporal). A client that leaves
+    ends it through its response (api/event_stream_response.py), which cancels it."""
     async with followers.watching(kickoff_id) as follower:
-        while not await disconnected():
+        while True:
             seen, ended = follower.generation, follower.finished
             try:
                 page = await gateway.events(kickoff_id, last_id)
@@ -83,5 +84,5 @@ async def event_stream(
             if page.finished or ended:
                 return
             while not await follower.wait_change(seen, CONNECTED_CHECK_SECONDS):
-                if follower.finished or await disconnected():
+                if follower.finished:
                     break

@@ -192,8 +192,9 @@ def test_a_stream_and_a_long_poll_of_a_run_terminated_in_temporal_end(stack, api
 
 def test_watchers_cancelled_together_while_waiting_end_cleanly():
     """A stream's watcher is cancelled when its client goes away, often while it waits for
-    its run to change beside the run's other watchers, and Starlette's cancel scope cancels
-    it again at each turn until it ends. Waiting on a Condition shared by the run's watchers,
+    its run to change beside the run's other watchers, and may be cancelled again before it
+    ends (Starlette's cancel scope did so at each turn). Waiting on a Condition shared by the
+    run's watchers,
     such a watcher gave back a lock it did not hold: "Lock is not acquired", an ASGI error
     logged with its traceback (about one in ten streams of the bench's 1,000 watchers)."""
 

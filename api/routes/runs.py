@@ -84,7 +84,7 @@ async def events(
     gateway = services.gateway
     await gateway.describe(kickoff_id)  # 404 before the stream starts
     last_id = request.headers.get("last-event-id") or None
-    stream = event_stream(gateway, services.followers, kickoff_id, last_id, request.is_disconnected)
+    stream = event_stream(gateway, services.followers, kickoff_id, last_id)
     return EventStreamResponse(
         stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
     )
