@@ -141,10 +141,10 @@ class NoWorkerTookIt(RunMovedOn):
 
 
 async def some_worker_could_have_taken_it(gateway: TemporalGateway, info: RunInfo) -> bool:
-    """Whether a worker may have applied the decision the run did not confirm: not when none has
-    polled the run's queue for minutes, and then waiting LATE seconds more for a worker's word,
-    and asking the run its verdict, only made a stale /resume take 12 to 16 s to its 409 (19 s
-    with an Idempotency-Key). A worker's first poll shows here 0.1 s after it starts (probe on
+    """Whether a worker may have applied the decision the run did not confirm. Not when none
+    has polled the run's queue for minutes: sending the update again for LATE seconds, then
+    asking the run its verdict, only made a stale /resume take 12 to 16 s to its 409 (19 s with
+    an Idempotency-Key). A new worker's first poll shows here 0.1 s after it starts (probe on
     the dev server, 2026-12-03), well inside the patience the update was given."""
     try:
         return await gateway.workers_polling(info.task_queue) > 0

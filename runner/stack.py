@@ -87,7 +87,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-# Ports handed out by this process, not to be handed out twice before they are bound.
+# Ports this process handed out: never handed out again (one may not be bound yet).
 _handed_out: set[int] = set()
 LOWEST_FREE_PORT = 10000
 
@@ -104,7 +104,8 @@ def free_port() -> int:
     """A loopback port nothing listens on now (for tests and the benchmark), below the range
     outgoing connections take their local ports from: a port the kernel picks for bind(0) is in
     that range, and any connection opened before the port is bound may take it (it happened in
-    CI: the dev server's Web UI, bound a few seconds after, found its port in use)."""
+    CI: the dev server's Web UI, bound a few seconds after, found its port in use). A range
+    starting below 11000 leaves no room under it: then 10000-10999, inside it."""
     end = max(ephemeral_ports_start(), LOWEST_FREE_PORT + 1000)
     for _ in range(1000):
         port = random.randrange(LOWEST_FREE_PORT, end)

@@ -393,16 +393,16 @@ def test_sign_out_ends_the_session_for_good(inbox_stack):
         assert thief.get("/ui").status_code == 303
 
 
-@pytest.fixture(scope="module")
-def idle_expiring_api(inbox_stack, tmp_path_factory) -> Iterator[httpx.Client]:
-    yield from extra_api(inbox_stack, tmp_path_factory, inbox_idle_timeout=IDLE_TIMEOUT)
-
-
 # A use renews the session when it is older than a quarter of the idle timeout; the time between
 # two renewals is the pause plus the whole previous page (a listing and up to 20 run queries),
 # so the pause leaves a page 2.5 s to answer.
 IDLE_TIMEOUT = 4.0
 PAUSE_IN_USE = 1.5
+
+
+@pytest.fixture(scope="module")
+def idle_expiring_api(inbox_stack, tmp_path_factory) -> Iterator[httpx.Client]:
+    yield from extra_api(inbox_stack, tmp_path_factory, inbox_idle_timeout=IDLE_TIMEOUT)
 
 
 def test_a_session_ends_when_it_is_not_used_and_lives_while_it_is(idle_expiring_api):
